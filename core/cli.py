@@ -1,0 +1,296 @@
+"""The headless command line: ``train``, ``presets``, ``gradcheck``.
+
+A stable contract for scripts: bad input exits with status 2 and one line naming the
+field and what is allowed; divergence exits with 3 (``run.pt`` keeps the last good
+weights); Ctrl+C saves what was done and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import NoReturn
+
+from core.config import FIELDS, ConfigError, TrainConfig, parse_assignment
+from core.devices import DEVICE_CHOICES
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+MAX_CSV_ROWS = 2000
+
+
+class UsageError(Exception):
+    """Bad input: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+class _StopRequests:
+    """Turn the first Ctrl+C or SIGTERM into a request to stop between two steps (so the
+    saved run is never half-updated); a second Ctrl+C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = ""
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, number: int, _frame: object) -> None:
+        if self.requested and number == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(number).name
+
+    def __enter__(self) -> _StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} = {text!r} is not allowed: an integer >= 1") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} = {value} is not allowed: an integer >= 1")
+        return value
+    return parse
+
+
+def _positive_float(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{name} = {text!r} is not allowed: a number > 0")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from core.presets import DEFAULT_PRESET
+
+    parser = _Parser(
+        prog="python main.py",
+        description="Rhoscope: watch a sparse autoencoder learn. Without a command, "
+                    "opens the window; these commands run headless.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train headless and write the results to --out")
+    train.add_argument("--preset", default=DEFAULT_PRESET, help="see `presets`")
+    train.add_argument("--dataset", choices=FIELDS["dataset"].choices,
+                       help="data set (default: the preset's)")
+    train.add_argument("--data-dir", help="folder holding the MNIST IDX files "
+                       "(default: $RHOSCOPE_DATA_DIR, else the user's data folder)")
+    length = train.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=_positive_int("--steps"),
+                        help="optimizer steps (default: the preset's length)")
+    length.add_argument("--epochs", type=_positive_float("--epochs"),
+                        help="passes over the data")
+    train.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    train.add_argument("--seed", type=int, help="seed of the weights and the batch order")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a setting; keys: " + ", ".join(FIELDS))
+    train.add_argument("--resume", metavar="RUN.pt", help="continue a saved run")
+    train.add_argument("--out", required=True, help="output folder")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    commands.add_parser("presets", help="list the presets")
+    commands.add_parser("gradcheck", help="check the gradients of every cost in float64")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "train":
+            return _train(args)
+        if args.command == "presets":
+            return _presets()
+        if args.command == "gradcheck":
+            return _gradcheck()
+        build_parser().print_help()
+        return EXIT_OK
+    except (UsageError, ConfigError) as error:
+        print(f"rhoscope: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _presets() -> int:
+    from core.presets import DEFAULT_PRESET, PRESETS
+
+    for preset in PRESETS.values():
+        marker = " (default)" if preset.name == DEFAULT_PRESET else ""
+        config = preset.config
+        print(f"{preset.name}{marker}\n    {preset.summary}\n"
+              f"    data: {config.dataset}; length: {preset.length}")
+    return EXIT_OK
+
+
+def _gradcheck() -> int:
+    from core.gradcheck import THRESHOLD, run_gradcheck
+
+    print(f"gradient check, float64: norm(num - ana) / norm(num + ana) < {THRESHOLD:g}")
+    results = run_gradcheck()
+    for result in results:
+        verdict = "ok  " if result.passed else "FAIL"
+        print(f"  {verdict} {result.relative_difference:9.2e}  {result.case}")
+    failed = [r for r in results if not r.passed]
+    print("all passed" if not failed else f"{len(failed)} failed")
+    return EXIT_OK if not failed else EXIT_FAILED
+
+
+def _config_from_args(args: argparse.Namespace) -> tuple[str, TrainConfig]:
+    from core.presets import get_preset
+
+    preset = get_preset(args.preset)
+    settings = dict(preset.settings)
+    if args.dataset:
+        settings["dataset"] = args.dataset
+        if args.dataset != preset.settings.get("dataset") and args.dataset == "digits":
+            settings["samples"] = settings.get("samples") or 20000
+    if args.seed is not None:
+        settings["seed"] = args.seed
+    for assignment in args.set:
+        key, value = parse_assignment(assignment)
+        settings[key] = value
+    return preset.name, TrainConfig.from_dict(settings)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from core.checkpoint import CheckpointError, load_run, save_run
+    from core.data import DatasetMissing, IdxError
+    from core.presets import get_preset
+    from core.report import (
+        MetricsWriter,
+        build_summary,
+        save_encoder_mosaic,
+        write_summary,
+    )
+    from core.trainer import DivergenceError, Trainer, steps_for
+
+    preset_name, config = _config_from_args(args)
+    payload = None
+    live: dict = {}
+    if args.resume:
+        try:
+            payload = load_run(args.resume)
+        except CheckpointError as error:
+            raise UsageError(str(error)) from None
+        live = dict(parse_assignment(a) for a in args.set)
+        config = payload["config"]
+    try:
+        trainer = Trainer.create(config, args.device, args.data_dir)
+    except (DatasetMissing, IdxError) as error:
+        raise UsageError(str(error)) from None
+    if payload is not None:
+        try:
+            trainer.load_state_dict(payload)
+        except (RuntimeError, KeyError, ValueError, TypeError) as error:
+            raise UsageError(f"{args.resume}: does not fit its own settings "
+                             f"({str(error).splitlines()[0][:160]})") from None
+        if live:
+            trainer.update(**live)
+
+    preset = get_preset(preset_name)
+    if args.steps:
+        steps = args.steps
+    elif args.epochs or preset.epochs:
+        steps = steps_for(args.epochs or preset.epochs, trainer.config, len(trainer.dataset))
+    else:
+        steps = preset.steps or 1
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot create the folder ({error.strerror})") from None
+
+    log_every = max(1, math.ceil(steps / MAX_CSV_ROWS))
+    first_step = trainer.step_count
+    last_step = first_step + steps
+    progress = None
+    if not args.quiet:
+        from core.progress import ProgressBar
+
+        progress = ProgressBar(steps)
+    status, exit_code = "finished", EXIT_OK
+    started = time.monotonic()
+    samples_before = trainer.samples_seen
+    with open(out / "metrics.csv", "w", newline="") as stream:
+        metrics = MetricsWriter(stream)
+        if payload is not None:
+            metrics.write_history(trainer.history.arrays())
+
+        def on_rows(row_steps, epochs, values) -> None:
+            keep = (row_steps % log_every == 0) | (row_steps == last_step)
+            metrics.write_rows(row_steps[keep], epochs[keep], values[keep])
+            if progress is not None:
+                row = values[-1]
+                progress.update(int(row_steps[-1]) - first_step,
+                                f"loss {row[0]:.4g} rho_hat {row[4]:.3f}")
+
+        trainer.row_sink = on_rows
+        try:
+            with _StopRequests() as stop:
+                for _ in range(steps):
+                    if stop.requested:
+                        break
+                    trainer.step()
+                trainer.flush()
+            if stop.requested:
+                status, exit_code = "interrupted", EXIT_INTERRUPTED
+                print(f"\nrhoscope: stopped at step {trainer.step_count} ({stop.requested}); "
+                      "saving the run", file=sys.stderr)
+        except DivergenceError as error:
+            status, exit_code = "diverged", EXIT_DIVERGED
+            print(f"\nrhoscope: {error}", file=sys.stderr)
+        finally:
+            trainer.row_sink = None
+            if progress is not None:
+                progress.close()
+    seconds = time.monotonic() - started
+
+    snapshot = trainer.snapshot(full=True)
+    summary = build_summary(snapshot, preset_name, trainer.dataset.description, seconds,
+                            trainer.samples_seen - samples_before, status)
+    write_summary(out / "summary.json", summary)
+    save_encoder_mosaic(out / "encoder_mosaic.png", snapshot)
+    save_run(out / "run.pt", trainer.state_dict())
+    target = f" (rho {config.rho:g})" if config.penalty == "kl" else ""
+    print(f"{status}: step {snapshot.step} of {preset_name} on {trainer.dataset.description} "
+          f"({snapshot.device}) in {seconds:.1f} s, {summary['samples_per_second']:,.0f} "
+          f"samples/s\n  loss {snapshot.loss.total:.5g} (reconstruction "
+          f"{snapshot.loss.reconstruction:.5g}, penalty {snapshot.loss.penalty:.5g}, "
+          f"weight decay {snapshot.loss.weight_decay:.5g})\n  mean rho_hat "
+          f"{summary['rho_hat_mean']:.4f}{target}, {summary['dead_units']} dead "
+          f"units, {summary['fraction_near_zero'] * 100:.1f}% of activations within "
+          f"{snapshot.zero_eps:g} of 0, explained variance "
+          f"{summary['explained_variance']:.3f}")
+    if snapshot.config.penalty == "l1":
+        print(_l1_note(snapshot.config, summary["fraction_near_zero"], snapshot.zero_eps))
+    print(f"  wrote {out}/summary.json, metrics.csv, encoder_mosaic.png, run.pt")
+    return exit_code
+
+
+def _l1_note(config: TrainConfig, fraction_near_zero: float, zero_eps: float) -> str:
+    """What the notes' L1Penalty weight means (it is not "the fraction of zeros")."""
+    scale = config.l1_weight * config.batch_size
+    return (f"  L1Penalty({config.l1_weight:g}) sums over the batch of {config.batch_size}: "
+            f"its loss is {scale:g} x the mean per-sample sum_j |a_j| (double the batch, "
+            f"double the pull); measured: {fraction_near_zero * 100:.1f}% of activations "
+            f"within {zero_eps:g} of 0")

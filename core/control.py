@@ -1,0 +1,238 @@
+"""Steer a Trainer that runs in another thread: commands are honoured between steps.
+
+The training thread calls ``TrainingLoop.run()``; any other thread calls ``resume``,
+``pause``, ``step_once``, ``update``, ``reset``, ``request_snapshot`` or ``stop``.  Commands
+travel through a queue and are applied by the training thread between two steps, so the
+trainer is only ever touched by one thread and never mid-step.  Results go out through
+a ``LoopListener`` (called in the training thread; the GUI turns them into signals).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from core.checkpoint import save_run
+from core.config import ConfigError, TrainConfig
+from core.snapshot import Snapshot
+from core.trainer import DivergenceError, Trainer
+
+PAUSED, RUNNING, STOPPED = "paused", "running", "stopped"
+
+TrainerFactory = Callable[[TrainConfig, str], Trainer]
+
+
+class LoopListener:
+    """Receives what the loop reports; override what you need (no-ops by default)."""
+
+    def on_state(self, state: str) -> None: ...
+
+    def on_snapshot(self, snapshot: Snapshot) -> None: ...
+
+    def on_error(self, message: str, details: str) -> None: ...
+
+    def on_result(self, tag: str, value: Any) -> None: ...
+
+
+class TrainingLoop:
+    """A long-lived training thread's main loop with pause, resume, step and stop."""
+
+    def __init__(self, config: TrainConfig, device: str = "auto",
+                 factory: TrainerFactory | None = None,
+                 listener: LoopListener | None = None) -> None:
+        self.listener = listener or LoopListener()
+        self._factory = factory or (lambda cfg, dev: Trainer.create(cfg, dev))
+        self._config = config
+        self._device = device
+        self._commands: queue.SimpleQueue[tuple[str, tuple]] = queue.SimpleQueue()
+        self._state = PAUSED
+        self._step_interval = 0.0  # seconds between steps; 0 = full speed
+        self._next_step_time = 0.0
+        self.trainer: Trainer | None = None
+
+    # --------------------------------------------------------- any thread
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def resume(self) -> None:
+        self._send("resume")
+
+    def pause(self) -> None:
+        self._send("pause")
+
+    def step_once(self, count: int = 1) -> None:
+        """Pause if running, then take ``count`` steps and report a snapshot."""
+        self._send("step", count)
+
+    def stop(self) -> None:
+        """End ``run()`` after the current step."""
+        self._send("stop")
+
+    def update(self, **changes: Any) -> None:
+        """Change live settings (coefficients, learning rate, batch size...) between steps."""
+        self._send("update", changes)
+
+    def reset(self, config: TrainConfig | None = None, device: str | None = None) -> None:
+        """Fresh weights (new data/device if those changed); stays paused or running."""
+        self._send("reset", config, device)
+
+    def request_snapshot(self, full: bool = False) -> None:
+        self._send("snapshot", full)
+
+    def set_speed(self, steps_per_second: float | None) -> None:
+        """Slow motion: at most this many steps per second; None for full speed."""
+        self._send("speed", steps_per_second)
+
+    def call(self, tag: str, function: Callable[[Trainer], Any]) -> None:
+        """Run ``function(trainer)`` in the training thread; its value goes to on_result."""
+        self._send("call", tag, function)
+
+    def save(self, path: str) -> None:
+        self._send("save", path)
+
+    def _send(self, name: str, *args: Any) -> None:
+        self._commands.put((name, args))
+
+    # --------------------------------------------------------- training thread
+
+    def run(self) -> None:
+        """The training thread's body: returns once ``stop()`` has been called."""
+        self._build(self._config, self._device)
+        self._set_state(PAUSED)
+        while self._state != STOPPED:
+            if self._state == RUNNING and self.trainer is not None:
+                self._drain(timeout=None)
+                if self._state != RUNNING:
+                    continue
+                if self._step_interval:
+                    wait = self._next_step_time - time.monotonic()
+                    if wait > 0:
+                        self._drain(timeout=wait)
+                        continue
+                    self._next_step_time = time.monotonic() + self._step_interval
+                self._guarded(self.trainer.step)
+            else:
+                self._drain(timeout=0.5)
+        self._set_state(STOPPED)
+
+    def _drain(self, timeout: float | None) -> None:
+        """Apply queued commands; wait up to ``timeout`` s for the first (None: don't wait)."""
+        try:
+            if timeout is None:
+                command = self._commands.get_nowait()
+            else:
+                command = self._commands.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            self._apply(*command)
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+
+    def _apply(self, name: str, args: tuple) -> None:
+        if name == "stop":
+            self._state = STOPPED
+        elif name == "resume":
+            if self.trainer is not None:
+                self._next_step_time = 0.0
+                self._set_state(RUNNING)
+        elif name == "pause":
+            if self._state == RUNNING:
+                self._set_state(PAUSED)
+                self._snapshot(False)
+        elif name == "step":
+            if self._state == RUNNING:
+                self._set_state(PAUSED)
+            if self.trainer is not None:
+                for _ in range(args[0]):
+                    if not self._guarded(self.trainer.step):
+                        break
+                self._snapshot(False)
+        elif name == "snapshot":
+            self._snapshot(args[0])
+        elif name == "speed":
+            rate = args[0]
+            self._step_interval = 1.0 / rate if rate else 0.0
+            self._next_step_time = 0.0
+        elif name == "update":
+            if self.trainer is not None:
+                self._guarded(lambda: self.trainer.update(**args[0]))
+                self._config = self.trainer.config
+                if self._state != RUNNING:
+                    self._snapshot(False)
+            else:
+                self._guarded(lambda: setattr(self, "_config", self._config.replace(**args[0])))
+        elif name == "reset":
+            self._reset(*args)
+        elif name == "call":
+            tag, function = args
+            if self.trainer is not None:
+                self._guarded(lambda: self.listener.on_result(tag, function(self.trainer)))
+        elif name == "save" and self.trainer is not None:
+            path = args[0]
+            self._guarded(lambda: self.listener.on_result(
+                "saved", str(save_run(path, self.trainer.state_dict()))))
+
+    def _reset(self, config: TrainConfig | None, device: str | None) -> None:
+        config = config or self._config
+        if device is not None and device != self._device or self.trainer is None:
+            self._build(config, device or self._device)
+        else:
+            self._guarded(lambda: self.trainer.reset(config))
+            self._config = self.trainer.config
+        if self.trainer is None and self._state == RUNNING:
+            self._set_state(PAUSED)
+        self._snapshot(False)
+
+    def _build(self, config: TrainConfig, device: str) -> None:
+        def build() -> None:
+            self.trainer = self._factory(config, device)
+            self._config, self._device = config, device
+
+        if not self._guarded(build):
+            self.trainer = None
+
+    def _snapshot(self, full: bool) -> None:
+        if self.trainer is not None:
+            self._guarded(lambda: self.listener.on_snapshot(self.trainer.snapshot(full)))
+
+    def _guarded(self, action: Callable[[], Any]) -> bool:
+        """Run ``action``; on failure pause and report instead of ending the thread."""
+        try:
+            action()
+            return True
+        except DivergenceError as error:
+            self._fail(str(error), "")
+        except ConfigError as error:
+            self._fail(str(error), "")
+        except Exception as error:
+            self._fail(f"{type(error).__name__}: {error}", traceback.format_exc())
+        return False
+
+    def _fail(self, message: str, details: str) -> None:
+        if self._state == RUNNING:
+            self._set_state(PAUSED)
+        self.listener.on_error(message, details)
+        if self.trainer is not None:
+            with contextlib.suppress(Exception):  # the error above is what matters
+                self.listener.on_snapshot(self.trainer.snapshot(False))
+
+    def _set_state(self, state: str) -> None:
+        self._state = state
+        self.listener.on_state(state)
+
+
+def run_in_thread(loop: TrainingLoop) -> threading.Thread:
+    """Start ``loop.run()`` in a daemonless thread (for notebooks and tests)."""
+    thread = threading.Thread(target=loop.run, name="rhoscope-training")
+    thread.start()
+    return thread

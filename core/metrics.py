@@ -1,0 +1,116 @@
+"""Per-unit statistics kept on the training device, updated every step without a sync."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """How sparsity is measured (not hyperparameters: they never change training)."""
+
+    #: An activation with |a| < zero_eps counts as zero (the L1 notion of sparsity); a
+    #: unit whose activations all stay below it for a whole window is dead.
+    zero_eps: float = 0.05
+    #: Samples in one dead-unit window.
+    dead_window_samples: int = 10_000
+    #: Decay of the running averages of rho_hat and of the near-zero fractions.
+    ema_decay: float = 0.98
+    #: rho_hat above this counts as saturated in the displays.
+    saturated_above: float = 0.9
+    histogram_bins: int = 50
+    #: Fixed inputs shown beside their reconstructions.
+    reconstruction_samples: int = 16
+
+
+class UnitTracker:
+    """Running rho_hat, running near-zero fraction and dead-unit windows, on device."""
+
+    def __init__(self, hidden_units: int, device: torch.device, settings: MetricSettings):
+        self.settings = settings
+        self.rho_hat_ema = torch.zeros(hidden_units, device=device)
+        self.near_zero_ema = torch.zeros(hidden_units, device=device)
+        self._updates = 0
+        self._window_max = torch.zeros(hidden_units, device=device)
+        self._window_samples = 0
+        self._last_window_max: torch.Tensor | None = None
+
+    def update(self, hidden: torch.Tensor, rho_hat: torch.Tensor) -> torch.Tensor:
+        """Fold one batch of activations in (device work only); returns the batch's
+        per-unit fraction of near-zero activations."""
+        magnitude = hidden.abs()
+        near_zero = (magnitude < self.settings.zero_eps).float().mean(dim=0)
+        rho_hat = rho_hat.float()
+        if self._updates == 0:
+            self.rho_hat_ema.copy_(rho_hat)
+            self.near_zero_ema.copy_(near_zero)
+        else:
+            weight = 1.0 - self.settings.ema_decay
+            self.rho_hat_ema.lerp_(rho_hat, weight)
+            self.near_zero_ema.lerp_(near_zero, weight)
+        self._updates += 1
+        torch.maximum(self._window_max, magnitude.amax(dim=0).float(), out=self._window_max)
+        self._window_samples += hidden.shape[0]
+        if self._window_samples >= self.settings.dead_window_samples:
+            self._last_window_max = self._window_max.clone()
+            self._window_max.zero_()
+            self._window_samples = 0
+        return near_zero
+
+    def dead_units(self) -> torch.Tensor:
+        """Units that never left the near-zero band over the last full window.
+
+        Before a window has completed, the partial window decides.
+        """
+        window = self._last_window_max
+        if window is None:
+            if self._window_samples == 0:
+                return torch.zeros_like(self._window_max, dtype=torch.bool)
+            window = self._window_max
+        return window < self.settings.zero_eps
+
+    def state_dict(self) -> dict[str, Any]:
+        """A copy on the CPU (never aliasing the live tensors)."""
+        return {
+            "rho_hat_ema": _cpu_copy(self.rho_hat_ema),
+            "near_zero_ema": _cpu_copy(self.near_zero_ema),
+            "updates": self._updates,
+            "window_max": _cpu_copy(self._window_max),
+            "window_samples": self._window_samples,
+            "last_window_max": (None if self._last_window_max is None
+                                else _cpu_copy(self._last_window_max)),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        device = self.rho_hat_ema.device
+        self.rho_hat_ema.copy_(state["rho_hat_ema"])
+        self.near_zero_ema.copy_(state["near_zero_ema"])
+        self._updates = int(state["updates"])
+        self._window_max.copy_(state["window_max"])
+        self._window_samples = int(state["window_samples"])
+        last = state["last_window_max"]
+        self._last_window_max = None if last is None else last.to(device)
+
+
+def _cpu_copy(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().to("cpu", copy=True)
+
+
+def explained_variance(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    """1 - SSE / total variance around the per-pixel mean of ``x``."""
+    residual = (x - x_hat).pow(2).sum()
+    total = (x - x.mean(dim=0)).pow(2).sum()
+    return float(1.0 - residual / total.clamp_min(1e-12))
+
+
+def activation_range(activation: str, hidden: torch.Tensor) -> tuple[float, float]:
+    """Histogram range: the activation's natural range (relu: up to the batch maximum)."""
+    if activation == "sigmoid":
+        return 0.0, 1.0
+    if activation == "tanh":
+        return -1.0, 1.0
+    top = float(hidden.max()) if hidden.numel() else 1.0
+    return 0.0, max(top, 1e-6)

@@ -1,0 +1,82 @@
+"""What the trainer hands to displays: an immutable copy, never touched again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.config import TrainConfig
+from core.history import HistoryArrays
+
+
+def frozen(array: np.ndarray) -> np.ndarray:
+    """A read-only array that owns its data (so no one can change a snapshot)."""
+    array = np.array(array, copy=True, order="C")
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True)
+class LossValues:
+    total: float
+    reconstruction: float
+    penalty: float
+    weight_decay: float
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """The state of a run at one step, as plain numbers and read-only numpy arrays."""
+
+    step: int
+    epoch: float
+    samples_seen: int
+    samples_per_second: float
+    train_seconds: float
+    device: str
+    config: TrainConfig
+    image_shape: tuple[int, int]
+    zero_eps: float
+    saturated_above: float
+    loss: LossValues
+    history: HistoryArrays
+    rho_hat_batch: np.ndarray  # (hidden,) mean activation in (0, 1) units, last batch
+    rho_hat_ema: np.ndarray  # (hidden,) running average of the above
+    near_zero_batch: np.ndarray  # (hidden,) fraction of |a| < zero_eps, last batch
+    near_zero_ema: np.ndarray
+    dead_units: np.ndarray  # bool (hidden,)
+    fraction_near_zero: float  # over all activations of the last batch
+    l0_mean: float  # mean number of units with |a| >= zero_eps per sample
+    explained_variance: float  # on the last batch
+    histogram_counts: np.ndarray  # activations of the last batch
+    histogram_edges: np.ndarray
+    encoder_weights: np.ndarray  # float32 (hidden, input): row j is unit j's filter
+    decoder_weights: np.ndarray  # float32 (input, hidden): column j is unit j's output
+    sample_inputs: np.ndarray  # float32 (k, input): fixed inputs
+    sample_reconstructions: np.ndarray  # float32 (k, input)
+    full: FullEvaluation | None = None
+
+    @property
+    def hidden_units(self) -> int:
+        return self.encoder_weights.shape[0]
+
+    @property
+    def dead_count(self) -> int:
+        return int(self.dead_units.sum())
+
+    @property
+    def rho_hat_mean(self) -> float:
+        return float(self.rho_hat_ema.mean())
+
+
+@dataclass(frozen=True, eq=False)
+class FullEvaluation:
+    """The same measures over the whole data set (taken on request, it costs a pass)."""
+
+    rho_hat: np.ndarray
+    near_zero: np.ndarray
+    fraction_near_zero: float
+    l0_mean: float
+    explained_variance: float
+    reconstruction: float

@@ -1,0 +1,47 @@
+"""Shared fixtures: offscreen Qt, the real MNIST files if present, no leaked threads."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def mnist_folder() -> Path:
+    """Where the real MNIST files are expected: $RHOSCOPE_MNIST_DIR or ../shared/data/mnist."""
+    override = os.environ.get("RHOSCOPE_MNIST_DIR")
+    return Path(override) if override else ROOT.parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    folder = mnist_folder()
+    if not (folder / "t10k-images-idx3-ubyte.gz").is_file() and not (
+        folder / "train-images-idx3-ubyte.gz"
+    ).is_file():
+        pytest.skip(f"real MNIST files not found in {folder} (set RHOSCOPE_MNIST_DIR)")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """Fail a test that leaves a thread running (as napari's test suite does)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 2.0
+    while True:
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()
+                  and not t.daemon]
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not leaked, f"test left threads running: {[t.name for t in leaked]}"

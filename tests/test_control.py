@@ -1,0 +1,177 @@
+"""The training loop steered from another thread: pause, resume, step, reset, stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from core.config import TrainConfig
+from core.control import PAUSED, RUNNING, LoopListener, TrainingLoop, run_in_thread
+from core.data import load_dataset
+from core.trainer import Trainer
+
+CONFIG = TrainConfig(hidden_units=16, batch_size=40, samples=1000, lr=3e-3)
+
+
+class Recorder(LoopListener):
+    def __init__(self) -> None:
+        self.states: list[str] = []
+        self.snapshots = []
+        self.errors: list[tuple[str, str]] = []
+        self.results: list[tuple[str, object]] = []
+        self.event = threading.Event()
+
+    def on_state(self, state):
+        self.states.append(state)
+
+    def on_snapshot(self, snapshot):
+        self.snapshots.append(snapshot)
+        self.event.set()
+
+    def on_error(self, message, details):
+        self.errors.append((message, details))
+        self.event.set()
+
+    def on_result(self, tag, value):
+        self.results.append((tag, value))
+        self.event.set()
+
+    def wait(self, predicate, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.005)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", samples=1000, data_seed=1)
+
+
+@pytest.fixture
+def loop(digits):
+    recorder = Recorder()
+    loop = TrainingLoop(CONFIG, "cpu", factory=lambda c, d: Trainer(c, digits, d),
+                        listener=recorder)
+    thread = run_in_thread(loop)
+    recorder.wait(lambda: PAUSED in recorder.states)
+    yield loop, recorder
+    loop.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def test_starts_paused_and_steps_exactly(loop):
+    loop, recorder = loop
+    assert loop.state == PAUSED
+    loop.step_once(3)
+    recorder.wait(lambda: recorder.snapshots)
+    assert recorder.snapshots[-1].step == 3
+    assert loop.trainer.step_count == 3
+
+
+def test_resume_and_pause_between_steps(loop):
+    loop, recorder = loop
+    loop.resume()
+    recorder.wait(lambda: loop.trainer.step_count > 20)
+    loop.pause()
+    recorder.wait(lambda: recorder.states[-1] == PAUSED)
+    stopped_at = loop.trainer.step_count
+    time.sleep(0.2)
+    assert loop.trainer.step_count == stopped_at
+    assert recorder.snapshots[-1].step == stopped_at  # pausing shows where it stopped
+    assert RUNNING in recorder.states
+
+
+def test_snapshots_on_request_while_running(loop):
+    loop, recorder = loop
+    loop.resume()
+    loop.request_snapshot()
+    recorder.wait(lambda: recorder.snapshots)
+    loop.request_snapshot(full=True)
+    recorder.wait(lambda: any(s.full is not None for s in recorder.snapshots))
+    steps = [s.step for s in recorder.snapshots]
+    assert steps == sorted(steps)
+
+
+def test_live_update_and_reset(loop):
+    loop, recorder = loop
+    loop.step_once(5)
+    loop.update(beta=0.5, lr=1e-4)
+    recorder.wait(lambda: loop.trainer.config.beta == 0.5)
+    assert loop.trainer.step_count == 5
+    loop.reset(CONFIG.replace(hidden_units=9))
+    recorder.wait(lambda: recorder.snapshots and recorder.snapshots[-1].hidden_units == 9)
+    assert recorder.snapshots[-1].step == 0
+
+
+def test_bad_update_reports_an_error_and_keeps_running(loop):
+    loop, recorder = loop
+    loop.update(rho=3.0)
+    recorder.wait(lambda: recorder.errors)
+    assert recorder.errors[0][0].startswith("rho = 3")
+    loop.step_once()
+    recorder.wait(lambda: loop.trainer.step_count == 1)
+
+
+def test_an_exception_in_a_step_pauses_and_reaches_the_listener(loop):
+    loop, recorder = loop
+
+    def explode():
+        raise RuntimeError("device vanished")
+
+    loop.call("boom", lambda trainer: explode())
+    recorder.wait(lambda: recorder.errors)
+    message, details = recorder.errors[0]
+    assert message == "RuntimeError: device vanished"
+    assert "Traceback" in details
+    loop.step_once()
+    recorder.wait(lambda: loop.trainer.step_count == 1)
+
+
+def test_slow_motion_limits_the_step_rate(loop):
+    loop, recorder = loop
+    loop.set_speed(20.0)
+    loop.resume()
+    time.sleep(0.5)
+    loop.pause()
+    recorder.wait(lambda: recorder.states[-1] == PAUSED)
+    assert 5 <= loop.trainer.step_count <= 12
+
+
+def test_stop_ends_the_thread_quickly_while_running(digits):
+    recorder = Recorder()
+    loop = TrainingLoop(CONFIG, "cpu", factory=lambda c, d: Trainer(c, digits, d),
+                        listener=recorder)
+    thread = run_in_thread(loop)
+    loop.resume()
+    recorder.wait(lambda: loop.trainer is not None and loop.trainer.step_count > 5)
+    started = time.monotonic()
+    loop.stop()
+    thread.join(timeout=5)
+    assert time.monotonic() - started < 1.0
+    assert recorder.states[-1] == "stopped"
+
+
+def test_a_factory_failure_is_reported_and_a_reset_recovers(digits):
+    recorder = Recorder()
+    attempts = []
+
+    def factory(config, device):
+        attempts.append(config)
+        if len(attempts) == 1:
+            raise FileNotFoundError("no MNIST here")
+        return Trainer(config, digits, device)
+
+    loop = TrainingLoop(CONFIG, "cpu", factory=factory, listener=recorder)
+    thread = run_in_thread(loop)
+    recorder.wait(lambda: recorder.errors)
+    assert "no MNIST here" in recorder.errors[0][0]
+    loop.resume()  # nothing to run yet: stays paused
+    loop.reset(CONFIG)
+    recorder.wait(lambda: recorder.snapshots)
+    assert loop.trainer is not None
+    loop.stop()
+    thread.join(timeout=5)

@@ -1,0 +1,272 @@
+"""The trainer: learns, changes settings live, stays finite, snapshots immutably."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.config import ConfigError, TrainConfig
+from core.data import load_dataset
+from core.metrics import MetricSettings
+from core.trainer import ROW_COLUMNS, DivergenceError, Trainer, steps_for
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", samples=2000, data_seed=3)
+
+
+def small(**changes) -> TrainConfig:
+    base = TrainConfig(hidden_units=25, batch_size=50, samples=2000, lr=3e-3)
+    return base.replace(**changes)
+
+
+def test_training_lowers_the_reconstruction_error(digits):
+    trainer = Trainer(small(), digits, "cpu")
+    trainer.step()
+    first = trainer.last_row()["reconstruction"]
+    for _ in range(200):
+        trainer.step()
+    assert trainer.last_row()["reconstruction"] < 0.6 * first
+    assert trainer.step_count == 201
+    assert trainer.samples_seen == 201 * 50
+    assert trainer.epoch == pytest.approx(201 * 50 / 2000)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("penalty", ["none", "l1", "kl"])
+def test_every_optimizer_and_penalty_trains(digits, optimizer, penalty):
+    lr = {"sgd": 0.1, "adam": 3e-3, "lbfgs": 1.0}[optimizer]
+    trainer = Trainer(small(optimizer=optimizer, penalty=penalty, lr=lr, samples=2000,
+                            l1_weight=1e-4), digits, "cpu")
+    trainer.step()
+    start = trainer.last_row()["total"]
+    for _ in range(15 if optimizer == "lbfgs" else 60):
+        trainer.step()
+    assert trainer.last_row()["total"] < start
+
+
+def test_kl_pulls_mean_rho_hat_toward_rho(digits):
+    trainer = Trainer(small(rho=0.05, beta=3.0, hidden_units=36), digits, "cpu")
+    trainer.step()
+    start = trainer.snapshot().rho_hat_ema.mean()
+    for _ in range(300):
+        trainer.step()
+    end = trainer.snapshot().rho_hat_ema.mean()
+    assert abs(end - 0.05) < 0.5 * abs(start - 0.05)
+
+
+def test_live_changes_keep_the_model_and_the_optimizer_state(digits):
+    trainer = Trainer(small(), digits, "cpu")
+    for _ in range(10):
+        trainer.step()
+    model = trainer.model
+    optimizer = trainer.optimizer
+    moment = optimizer.state[model.encoder_weight]["exp_avg"].clone()
+    weights = model.encoder_weight.detach().clone()
+    trainer.update(beta=1.0, rho=0.1, lr=1e-4, weight_decay=1e-3, batch_size=20,
+                   l1_weight=0.5, penalty="l1", reconstruction_loss="mse")
+    assert trainer.model is model and trainer.optimizer is optimizer
+    torch.testing.assert_close(optimizer.state[model.encoder_weight]["exp_avg"], moment)
+    torch.testing.assert_close(model.encoder_weight.detach(), weights)
+    assert optimizer.param_groups[0]["lr"] == 1e-4
+    samples = trainer.samples_seen
+    trainer.step()
+    assert trainer.samples_seen == samples + 20
+    assert trainer.config.penalty == "l1" and trainer.config.beta == 1.0
+
+
+def test_a_new_optimizer_keeps_the_model(digits):
+    trainer = Trainer(small(), digits, "cpu")
+    trainer.step()
+    model = trainer.model
+    trainer.update(optimizer="sgd", lr=0.05)
+    assert trainer.model is model
+    assert isinstance(trainer.optimizer, torch.optim.SGD)
+    trainer.step()
+
+
+def test_changes_that_need_a_new_model_are_refused_until_reset(digits):
+    trainer = Trainer(small(), digits, "cpu")
+    trainer.step()
+    with pytest.raises(ConfigError, match="hidden_units needs a new model"):
+        trainer.update(hidden_units=10)
+    assert trainer.config.hidden_units == 25
+    trainer.reset(trainer.config.replace(hidden_units=10))
+    assert trainer.step_count == 0
+    assert trainer.model.encoder_weight.shape == (10, 784)
+
+
+def test_batch_larger_than_the_data_is_refused(digits):
+    with pytest.raises(ConfigError, match="batch_size = 5000.*holds 2000 images"):
+        Trainer(small(batch_size=5000), digits, "cpu")
+    trainer = Trainer(small(), digits, "cpu")
+    with pytest.raises(ConfigError, match="batch_size"):
+        trainer.update(batch_size=2001)
+    assert trainer.config.batch_size == 50
+
+
+def test_initialisation_is_seeded(digits):
+    a = Trainer(small(seed=7), digits, "cpu").model.encoder_weight
+    b = Trainer(small(seed=7), digits, "cpu").model.encoder_weight
+    c = Trainer(small(seed=8), digits, "cpu").model.encoder_weight
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    bound = (6 / (784 + 25 + 1)) ** 0.5
+    assert a.abs().max() <= bound
+
+
+def test_same_seed_same_run(digits):
+    runs = []
+    for _ in range(2):
+        trainer = Trainer(small(seed=3), digits, "cpu")
+        for _ in range(20):
+            trainer.step()
+        runs.append(trainer.model.encoder_weight.detach().clone())
+    assert torch.equal(*runs)
+
+
+def test_metrics_are_synced_in_batches_not_every_step(digits, monkeypatch):
+    trainer = Trainer(small(), digits, "cpu")
+    syncs = []
+    original = trainer.flush
+
+    def counting_flush():
+        if trainer._pending_steps:
+            syncs.append(len(trainer._pending_steps))
+        original()
+
+    monkeypatch.setattr(trainer, "flush", counting_flush)
+    for _ in range(100):
+        trainer.step()
+    assert syncs == [32, 32, 32]
+
+
+def test_lbfgs_reuses_the_evaluation_where_the_line_search_ended(digits, monkeypatch):
+    import core.trainer as trainer_module
+
+    calls = []
+    original = trainer_module.evaluate
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    trainer = Trainer(small(optimizer="lbfgs", lr=1.0), digits, "cpu")
+    monkeypatch.setattr(trainer_module, "evaluate", counting)
+    for _ in range(20):
+        trainer.step()
+    # Without the cache every iteration costs one extra full pass (>= 40 here).
+    assert len(calls) < 35
+
+
+def test_snapshot_is_an_immutable_copy(digits):
+    trainer = Trainer(small(), digits, "cpu")
+    for _ in range(5):
+        trainer.step()
+    snapshot = trainer.snapshot()
+    weights = snapshot.encoder_weights.copy()
+    for _ in range(5):
+        trainer.step()
+    np.testing.assert_array_equal(snapshot.encoder_weights, weights)
+    for name in ("encoder_weights", "decoder_weights", "rho_hat_batch", "rho_hat_ema",
+                 "near_zero_ema", "dead_units", "sample_inputs", "sample_reconstructions"):
+        array = getattr(snapshot, name)
+        assert not array.flags.writeable, name
+        with pytest.raises(ValueError):
+            array[...] = 0
+    assert snapshot.encoder_weights.dtype == np.float32
+    assert snapshot.encoder_weights.shape == (25, 784)
+    assert snapshot.decoder_weights.shape == (784, 25)
+    assert snapshot.step == 5
+    assert snapshot.history.columns == ROW_COLUMNS
+
+
+def test_snapshot_measures(digits):
+    trainer = Trainer(small(penalty="l1", encoder_activation="tanh"), digits, "cpu")
+    for _ in range(40):
+        trainer.step()
+    snapshot = trainer.snapshot(full=True)
+    h = 25
+    assert snapshot.l0_mean == pytest.approx(h * (1 - snapshot.fraction_near_zero))
+    assert 0 <= snapshot.fraction_near_zero <= 1
+    assert snapshot.histogram_counts.sum() == 50 * h
+    assert snapshot.histogram_edges[0] == -1 and snapshot.histogram_edges[-1] == 1
+    assert snapshot.explained_variance <= 1
+    assert snapshot.samples_per_second > 0
+    full = snapshot.full
+    assert full is not None and full.rho_hat.shape == (h,)
+    # full-data rho_hat by hand
+    with torch.no_grad():
+        a = trainer.model.encode(trainer._data)
+    np.testing.assert_allclose(full.rho_hat, ((a + 1) / 2).mean(0).numpy(), rtol=1e-4)
+    np.testing.assert_allclose(full.near_zero, (a.abs() < snapshot.zero_eps).float().mean(0),
+                               rtol=1e-5)
+    x = trainer._data
+    x_hat = trainer.model.decode(a).detach()
+    by_hand = 1 - ((x - x_hat) ** 2).sum() / ((x - x.mean(0)) ** 2).sum()
+    assert full.explained_variance == pytest.approx(float(by_hand), rel=1e-4)
+
+
+def test_dead_units_are_those_that_never_leave_zero_over_a_window(digits):
+    settings = MetricSettings(dead_window_samples=500)
+    trainer = Trainer(small(penalty="none", encoder_activation="relu"), digits, "cpu",
+                      settings)
+    with torch.no_grad():
+        trainer.model.encoder_bias[[3, 7]] = -1000.0  # never fires
+    for _ in range(12):  # 600 samples: one full window
+        trainer.step()
+    dead = trainer.snapshot().dead_units
+    assert dead[3] and dead[7]
+    assert dead.sum() == 2
+
+
+def test_divergence_rolls_back_to_the_last_good_weights(digits):
+    trainer = Trainer(small(optimizer="sgd", lr=1.0, momentum=0.0, penalty="none",
+                            decoder_activation="identity", encoder_activation="relu"),
+                      digits, "cpu")
+    for _ in range(32):
+        trainer.step()
+    good = trainer.model.encoder_weight.detach().clone()
+    trainer.update(lr=1000.0)
+    with pytest.raises(DivergenceError) as info:
+        for _ in range(64):
+            trainer.step()
+    assert "Lower the learning rate" in str(info.value)
+    assert trainer.step_count == 32
+    torch.testing.assert_close(trainer.model.encoder_weight.detach(), good)
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    trainer.update(lr=0.01)
+    for _ in range(40):
+        trainer.step()
+    assert np.isfinite(trainer.last_row()["total"])
+
+
+def test_steps_for_epochs():
+    config = TrainConfig(batch_size=128)
+    assert steps_for(1, config, 10_000) == 78
+    assert steps_for(2.5, config.replace(optimizer="lbfgs"), 10_000) == 3
+
+
+def test_top_activating_inputs(digits):
+    trainer = Trainer(small(), digits, "cpu")
+    index = trainer.top_activating(4, count=5)
+    with torch.no_grad():
+        values = trainer.model.encode(trainer._data)[:, 4]
+    np.testing.assert_array_equal(index, values.topk(5).indices.numpy())
+    with pytest.raises(ConfigError, match="unit = 25"):
+        trainer.top_activating(25)
+
+
+def test_lbfgs_keeps_descending_one_iteration_per_step(digits):
+    """Regression: torch's LBFGS with max_iter=1 gives its line search no evaluations
+    unless max_eval is set, and the run stalls with t = 0 after a few steps."""
+    config = small(optimizer="lbfgs", lr=1.0, hidden_units=49, samples=2000,
+                   weight_decay=3e-3, rho=0.1)
+    trainer = Trainer(config, digits, "cpu")
+    losses = []
+    for _ in range(40):
+        trainer.step()
+        losses.append(trainer.last_row()["total"])
+    assert all(b < a for a, b in zip(losses, losses[1:], strict=False)), losses
+    assert losses[-1] < 0.9 * losses[10]
