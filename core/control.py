@@ -106,6 +106,7 @@ class TrainingLoop:
         """The training thread's body: returns once ``stop()`` has been called."""
         self._build(self._config, self._device)
         self._set_state(PAUSED)
+        self._snapshot(False)  # show the untrained model at once
         while self._state != STOPPED:
             if self._state == RUNNING and self.trainer is not None:
                 self._drain(timeout=None)

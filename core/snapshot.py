@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +38,7 @@ class Snapshot:
     device: str
     config: TrainConfig
     image_shape: tuple[int, int]
+    dataset_size: int
     zero_eps: float
     saturated_above: float
     loss: LossValues
@@ -45,6 +47,7 @@ class Snapshot:
     rho_hat_ema: np.ndarray  # (hidden,) running average of the above
     near_zero_batch: np.ndarray  # (hidden,) fraction of |a| < zero_eps, last batch
     near_zero_ema: np.ndarray
+    mean_abs_batch: np.ndarray  # (hidden,) mean |a| per unit, last batch (L1's measure)
     dead_units: np.ndarray  # bool (hidden,)
     fraction_near_zero: float  # over all activations of the last batch
     l0_mean: float  # mean number of units with |a| >= zero_eps per sample
@@ -56,6 +59,8 @@ class Snapshot:
     sample_inputs: np.ndarray  # float32 (k, input): fixed inputs
     sample_reconstructions: np.ndarray  # float32 (k, input)
     full: FullEvaluation | None = None
+    #: time.monotonic() when taken, to measure how old a snapshot is when painted.
+    taken_at: float = field(default_factory=time.monotonic)
 
     @property
     def hidden_units(self) -> int:

@@ -371,6 +371,7 @@ class Trainer:
             device=str(self.device),
             config=self.config,
             image_shape=self.dataset.image_shape,
+            dataset_size=len(self.dataset),
             zero_eps=self.settings.zero_eps,
             saturated_above=self.settings.saturated_above,
             loss=LossValues(*(float(v) for v in row[:4])),
@@ -379,6 +380,7 @@ class Trainer:
             rho_hat_ema=frozen(self.tracker.rho_hat_ema.cpu().numpy()),
             near_zero_batch=frozen(near_zero_units.cpu().numpy()),
             near_zero_ema=frozen(self.tracker.near_zero_ema.cpu().numpy()),
+            mean_abs_batch=frozen(magnitude.mean(dim=0).float().cpu().numpy()),
             dead_units=frozen(self.tracker.dead_units().cpu().numpy()),
             fraction_near_zero=fraction_zero,
             l0_mean=hidden_units * (1.0 - fraction_zero),
@@ -423,16 +425,18 @@ class Trainer:
         )
 
     @torch.no_grad()
-    def top_activating(self, unit: int, count: int = 16, chunk: int = 8192) -> np.ndarray:
-        """Indices of the inputs that drive ``unit`` hardest, strongest first."""
+    def top_activating(self, unit: int, count: int = 16,
+                       chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the inputs that drive ``unit`` hardest and its activations, strongest
+        first (one pass over the data)."""
         if not 0 <= unit < self.config.hidden_units:
             raise ConfigError("unit", f"unit = {unit} is not allowed: 0 to "
                               f"{self.config.hidden_units - 1}")
         values = torch.cat([
             self.model.encode(self._data[s:s + chunk])[:, unit]
             for s in range(0, len(self.dataset), chunk)])
-        count = min(count, len(values))
-        return values.topk(count).indices.cpu().numpy()
+        top = values.topk(min(count, len(values)))
+        return top.indices.cpu().numpy(), top.values.float().cpu().numpy()
 
     # ---------------------------------------------------------------- persistence
 

@@ -45,3 +45,27 @@ def no_leaked_threads():
             break
         time.sleep(0.02)
     assert not leaked, f"test left threads running: {[t.name for t in leaked]}"
+
+
+@pytest.fixture(scope="session")
+def make_snapshot():
+    """Build real snapshots from a tiny trainer on built-in digits (cached per settings)."""
+    from core.config import TrainConfig
+    from core.data import load_dataset
+    from core.trainer import Trainer
+
+    dataset = load_dataset("digits", samples=600, data_seed=0)
+    cache = {}
+
+    def make(steps: int = 20, full: bool = False, **settings):
+        key = (steps, full, tuple(sorted(settings.items())))
+        if key not in cache:
+            base = {"hidden_units": 36, "batch_size": 50, "samples": 600, "lr": 3e-3}
+            base.update(settings)
+            trainer = Trainer(TrainConfig(**base), dataset, "cpu")
+            for _ in range(steps):
+                trainer.step()
+            cache[key] = trainer.snapshot(full=full)
+        return cache[key]
+
+    return make

@@ -250,10 +250,11 @@ def test_steps_for_epochs():
 
 def test_top_activating_inputs(digits):
     trainer = Trainer(small(), digits, "cpu")
-    index = trainer.top_activating(4, count=5)
+    index, activations = trainer.top_activating(4, count=5)
     with torch.no_grad():
         values = trainer.model.encode(trainer._data)[:, 4]
     np.testing.assert_array_equal(index, values.topk(5).indices.numpy())
+    np.testing.assert_allclose(activations, values.topk(5).values.numpy())
     with pytest.raises(ConfigError, match="unit = 25"):
         trainer.top_activating(25)
 

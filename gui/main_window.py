@@ -1,0 +1,523 @@
+"""The studio window: controls, live panels in docks, one redraw timer.
+
+Data flow: the redraw timer asks the worker for a snapshot; the worker answers between
+two steps; the answer is painted when it arrives.  So snapshots are taken no faster than
+the screen redraws, and training never waits for painting.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenuBar,
+    QMessageBox,
+    QScrollArea,
+    QSpinBox,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.config import TrainConfig
+from core.data import dataset_available, resolve_data_dir
+from core.devices import available_devices
+from core.presets import PRESETS
+from core.snapshot import Snapshot
+from core.trainer import Trainer
+from gui.banner import Banner
+from gui.controls import CUSTOM, ControlPanel
+from gui.panels.base import Panel
+from gui.panels.kl_panel import PenaltyCurvePanel
+from gui.panels.loss_panel import LossPanel
+from gui.panels.mosaic_panel import MosaicPanel
+from gui.panels.reconstruction_panel import ReconstructionPanel
+from gui.panels.rho_panel import RhoPanel
+from gui.settings import SPEEDS, AppSettings
+from gui.unit_history import UnitHistory
+from gui.unit_inspector import UnitInspector
+from gui.worker import TrainingWorker
+
+DEFAULT_REDRAW_HZ = {"cpu": 10, "cuda": 30, "mps": 30}
+
+
+class RateMeter:
+    """Events per second over a sliding second, for the status bar."""
+
+    def __init__(self) -> None:
+        self._times: list[float] = []
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        self._times.append(now)
+        while self._times and now - self._times[0] > 1.0:
+            self._times.pop(0)
+
+    @property
+    def rate(self) -> float:
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+class MainWindow(QMainWindow):
+    """Rhoscope's main window; owns the training worker for its whole life."""
+
+    def __init__(self, settings: AppSettings, data_dir: str | None = None,
+                 device: str | None = None, preset: str | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.setWindowTitle("Rhoscope")
+        self.setDockNestingEnabled(True)
+        self._data_dir = data_dir or settings.data_dir or None
+        self._devices = available_devices()
+        saved_device = device or settings.device
+        self._device = saved_device if saved_device in ["auto", *self._devices] else "auto"
+
+        preset_name, config = settings.run_settings()
+        if preset is not None:
+            preset_name, config = preset, PRESETS[preset].config
+        config, notice = self._fallback_to_digits(config)
+
+        self._snapshot: Snapshot | None = None  # the newest one received
+        self._painted: Snapshot | None = None  # the newest one on screen
+        self._snapshot_requested = 0.0  # monotonic time of the open request, 0 if none
+        self._state = "starting"
+        self.redraw_meter = RateMeter()
+        self.latency_ms = 0.0
+        self.unit_history = UnitHistory()
+        self.inspector: UnitInspector | None = None
+
+        self.worker = TrainingWorker(config, self._device, self._make_trainer, self)
+        self.worker.snapshotReady.connect(self._on_snapshot)
+        self.worker.stateChanged.connect(self._on_state)
+        self.worker.errorOccurred.connect(self._on_error)
+        self.worker.resultReady.connect(self._on_result)
+
+        self.banner = Banner()
+        self.controls = ControlPanel(config, preset_name, self._devices, self._device)
+        self.controls.changeRequested.connect(self._on_change_requested)
+        self.controls.presetRequested.connect(self._on_preset_requested)
+        self.controls.deviceRequested.connect(self._on_device_requested)
+
+        self.panels: dict[str, Panel] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self._build_docks()
+        self._build_toolbar()
+        self._build_menus()
+        self._build_status_bar()
+
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.timeout.connect(self._on_redraw_tick)
+        device_type = self._resolved_device_type()
+        self.set_redraw_rate(settings.redraw_hz or DEFAULT_REDRAW_HZ.get(device_type, 10))
+        self.speed_combo.setCurrentIndex(settings.speed_index)
+        self._on_speed(settings.speed_index)
+
+        self.resize(1600, 900)
+        geometry, state = settings.geometry(), settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        warnings = list(settings.warnings)
+        if notice:
+            warnings.append(notice)
+        if warnings:
+            self.banner.show_message(" · ".join(warnings), error=False,
+                                     actions=self._data_actions() if notice else None)
+        self.worker.start()
+        self.redraw_timer.start()
+
+    # ------------------------------------------------------------------ building
+
+    def _build_docks(self) -> None:
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.controls)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.controls.minimumSizeHint().width() + 24)
+        self._add_dock("controls", "Controls", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
+
+        panels = [MosaicPanel(), LossPanel(), RhoPanel(), PenaltyCurvePanel(),
+                  ReconstructionPanel()]
+        for panel in panels:
+            name = type(panel).__name__
+            self.panels[name] = panel
+            panel.unitClicked.connect(self.inspect_unit)
+            self._add_dock(name, panel.title, panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        docks = self.docks
+        self.splitDockWidget(docks["MosaicPanel"], docks["LossPanel"], Qt.Orientation.Horizontal)
+        self.splitDockWidget(docks["MosaicPanel"], docks["ReconstructionPanel"],
+                             Qt.Orientation.Vertical)
+        self.splitDockWidget(docks["LossPanel"], docks["RhoPanel"], Qt.Orientation.Vertical)
+        self.splitDockWidget(docks["RhoPanel"], docks["PenaltyCurvePanel"],
+                             Qt.Orientation.Vertical)
+        self.resizeDocks([docks["MosaicPanel"], docks["ReconstructionPanel"]], [700, 160],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([docks["controls"], docks["MosaicPanel"], docks["LossPanel"]],
+                         [300, 650, 650], Qt.Orientation.Horizontal)
+
+    def _add_dock(self, name: str, title: str, widget: QWidget,
+                  area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        self.docks[name] = dock
+        return dock
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Training")
+        bar.setObjectName("training_toolbar")
+        bar.setMovable(False)
+        bar.setIconSize(QSize(20, 20))
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+
+        self.start_action = QAction("▶ Start", self)
+        self.start_action.setObjectName("start")
+        self.start_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.start_action.setToolTip("Start or pause training (Space)")
+        self.start_action.triggered.connect(self.toggle_training)
+        self.step_action = QAction("Step", self)
+        self.step_action.setObjectName("step")
+        self.step_action.setShortcut(QKeySequence(Qt.Key.Key_S))
+        self.step_action.setToolTip("Pause and take one step (S)")
+        self.step_action.triggered.connect(self.step_once)
+        self.reset_action = QAction("Reset", self)
+        self.reset_action.setObjectName("reset")
+        self.reset_action.setShortcut(QKeySequence(Qt.Key.Key_R))
+        self.reset_action.setToolTip("Start over with fresh weights (R)")
+        self.reset_action.triggered.connect(self.reset_run)
+        for action in (self.start_action, self.step_action, self.reset_action):
+            bar.addAction(action)
+            self.addAction(action)
+        bar.addSeparator()
+
+        bar.addWidget(QLabel(" Speed "))
+        self.speed_combo = QComboBox()
+        self.speed_combo.setObjectName("speed")
+        self.speed_combo.setToolTip("Slow motion for a lecture: limit the training steps per "
+                                    "second")
+        for label, _ in SPEEDS:
+            self.speed_combo.addItem(label)
+        self.speed_combo.currentIndexChanged.connect(self._on_speed)
+        bar.addWidget(self.speed_combo)
+
+        bar.addWidget(QLabel("  Redraw "))
+        self.redraw_spin = QSpinBox()
+        self.redraw_spin.setObjectName("redraw_hz")
+        self.redraw_spin.setRange(1, 60)
+        self.redraw_spin.setSuffix(" Hz")
+        self.redraw_spin.setToolTip("How often the panels are redrawn (and snapshots taken); "
+                                    "every redraw costs the trainer a little CPU")
+        self.redraw_spin.valueChanged.connect(self.set_redraw_rate)
+        bar.addWidget(self.redraw_spin)
+
+    def _build_menus(self) -> None:
+        # The menu widget spans the whole window: the menu bar, then the message banner
+        # (shown only when there is something to say).
+        top = QWidget()
+        layout = QVBoxLayout(top)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        menu_bar = QMenuBar()
+        layout.addWidget(menu_bar)
+        layout.addWidget(self.banner)
+        self.setMenuWidget(top)
+
+        file_menu = menu_bar.addMenu("&File")
+        save = file_menu.addAction("Save run…")
+        save.triggered.connect(self._save_run)
+        choose = file_menu.addAction("Choose MNIST folder…")
+        choose.triggered.connect(self._choose_data_dir)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("Quit")
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.triggered.connect(self.close)
+        self.addAction(quit_action)
+
+        view = menu_bar.addMenu("&View")
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        evaluate = view.addAction("Evaluate on the whole data set")
+        evaluate.triggered.connect(lambda: self.worker.request_snapshot(full=True))
+
+    def _build_status_bar(self) -> None:
+        self.status_labels: dict[str, QLabel] = {}
+        # Fixed widths: numbers that change ten times a second must not relayout the bar.
+        widest = {"state": "running", "device": "device cuda:0", "step": "step 00,000,000",
+                  "epoch": "epoch 00000.00", "speed": "000,000 samples/s",
+                  "redraw": "redraw 00.0 Hz · 0000 ms behind"}
+        for name, sample in widest.items():
+            label = QLabel()
+            label.setObjectName(f"status_{name}")
+            label.setFixedWidth(label.fontMetrics().horizontalAdvance(sample) + 16)
+            self.statusBar().addPermanentWidget(label)
+            self.status_labels[name] = label
+        self._update_status()
+
+    # ------------------------------------------------------------------ data & devices
+
+    def _make_trainer(self, config: TrainConfig, device: str) -> Trainer:
+        """Runs in the training thread (data loading included)."""
+        return Trainer.create(config, device, self._data_dir)
+
+    def _resolved_device_type(self) -> str:
+        return self._devices[0] if self._device == "auto" else self._device
+
+    def _fallback_to_digits(self, config: TrainConfig) -> tuple[TrainConfig, str]:
+        """A data set that is not here: offer the built-in digits instead of failing."""
+        if dataset_available(config.dataset, self._data_dir):
+            return config, ""
+        folder = resolve_data_dir(self._data_dir)
+        notice = (f"{config.dataset.upper()} is not in {folder}: training on the built-in "
+                  "digits instead")
+        return config.replace(dataset="digits", samples=config.samples or 20000), notice
+
+    def _data_actions(self) -> dict:
+        return {"Choose MNIST folder…": self._choose_data_dir}
+
+    def _choose_data_dir(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder with the MNIST IDX files",
+                                                  str(resolve_data_dir(self._data_dir)))
+        if not folder:
+            return
+        if not dataset_available("mnist", folder):
+            self.banner.show_message(f"No MNIST image file in {folder} (looked for "
+                                     "train-images-idx3-ubyte[.gz] and t10k-images-idx3-ubyte"
+                                     "[.gz])", actions=self._data_actions())
+            return
+        self._data_dir = folder
+        self.settings.data_dir = folder
+        self.banner.show_message(f"MNIST found in {folder}: choose Data → MNIST to train on "
+                                 "it", error=False)
+
+    # ------------------------------------------------------------------ commands
+
+    def toggle_training(self) -> None:
+        if self._state == "running":
+            self.worker.pause()
+        else:
+            self.worker.resume()
+
+    def step_once(self) -> None:
+        self.worker.step_once()
+
+    def reset_run(self) -> None:
+        self.unit_history.clear()
+        self.worker.reset(self.controls.applied)
+
+    def inspect_unit(self, unit: int) -> None:
+        snapshot = self._painted or self._snapshot
+        if snapshot is None or not 0 <= unit < snapshot.hidden_units:
+            return
+        if self.inspector is None:
+            self.inspector = UnitInspector(self.unit_history, self)
+            self.inspector.topInputsRequested.connect(self._request_top_inputs)
+        self.inspector.show_unit(unit, snapshot)
+        self.inspector.show()
+        self.inspector.raise_()
+
+    def _request_top_inputs(self, unit: int) -> None:
+        def top_inputs(trainer: Trainer) -> tuple[int, np.ndarray, np.ndarray]:
+            index, activations = trainer.top_activating(unit, 16)
+            return unit, trainer.dataset.images[index], activations
+
+        self.worker.call("top_inputs", top_inputs)
+
+    def set_redraw_rate(self, hz: float) -> None:
+        hz = int(max(1, min(60, round(hz))))
+        if self.redraw_spin.value() != hz:
+            self.redraw_spin.setValue(hz)
+        self.redraw_timer.setInterval(int(1000 / hz))
+        self.settings.redraw_hz = hz
+
+    def _on_speed(self, index: int) -> None:
+        self.worker.set_speed(SPEEDS[index][1])
+        self.settings.speed_index = index
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask before throwing a run away (tests replace this)."""
+        answer = QMessageBox.question(self, title, text,
+                                      QMessageBox.StandardButton.Yes
+                                      | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _trained(self) -> bool:
+        return self._snapshot is not None and self._snapshot.step > 0
+
+    def _on_change_requested(self, changes: dict) -> None:
+        applied = self.controls.applied
+        candidate = applied.replace(**changes)
+        scope = applied.scope_of_change(candidate)
+        if scope is None:
+            return
+        if scope == "model":
+            if candidate.dataset != applied.dataset:
+                candidate, notice = self._fallback_to_digits(candidate)
+                if notice:
+                    self.controls.revert()
+                    self.banner.show_message(notice.split(":")[0] + ".",
+                                             actions=self._data_actions())
+                    return
+            names = ", ".join(changes)
+            if self._trained() and not self.confirm(
+                    "Start a new run?", f"Changing {names} needs a new model: the current run "
+                    "will be reset. Continue?"):
+                self.controls.revert()
+                return
+            self.controls.set_applied(candidate, CUSTOM)
+            self.unit_history.clear()
+            self.worker.reset(candidate)
+        else:
+            self.controls.set_applied(candidate, CUSTOM)
+            self.worker.update(**changes)
+
+    def _on_preset_requested(self, name: str) -> None:
+        candidate, notice = self._fallback_to_digits(PRESETS[name].config)
+        if self._trained() and not self.confirm(
+                "Start a new run?", f"Loading the preset {name} resets the current run. "
+                "Continue?"):
+            self.controls.revert()
+            return
+        if notice:
+            self.banner.show_message(notice, actions=self._data_actions(), error=False)
+        self.controls.set_applied(candidate, name)
+        self.unit_history.clear()
+        self.worker.reset(candidate)
+
+    def _on_device_requested(self, device: str) -> None:
+        if device == self._device:
+            return
+        if self._trained() and not self.confirm(
+                "Change device?", f"Moving to {device} starts a new run. Continue?"):
+            self.controls.set_device(self._device)
+            return
+        self._device = device
+        self.settings.device = device
+        self.unit_history.clear()
+        self.worker.reset(self.controls.applied, device)
+
+    def _save_run(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save run", "run.pt", "Rhoscope runs (*.pt)")
+        if path:
+            self.worker.save(path)
+
+    # ------------------------------------------------------------------ worker events
+
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        """Paint at once: snapshots only come as often as the redraw timer asks for them
+        (or after a user's command), so this is the bounded redraw rate, with the least
+        delay between the trainer's step and the screen."""
+        self._snapshot = snapshot
+        self._snapshot_requested = 0.0
+        self.paint(snapshot)
+
+    def _on_state(self, state: str) -> None:
+        self._state = state
+        running = state == "running"
+        self.start_action.setText("❚❚ Pause" if running else "▶ Start")
+        self._update_status()
+
+    def _on_error(self, message: str, details: str) -> None:
+        actions = {"Reset": self.reset_run}
+        if "diverged" in message or "nan" in message.lower():
+            actions["Lower learning rate ×0.1"] = self._lower_learning_rate
+        if "MNIST" in message or "IDX" in message:
+            actions.update(self._data_actions())
+            actions["Use built-in digits"] = self._use_digits
+        self.banner.show_message(message, actions, details)
+
+    def _lower_learning_rate(self) -> None:
+        lr = self.controls.applied.lr * 0.1
+        self._on_change_requested({"lr": lr})
+
+    def _use_digits(self) -> None:
+        config = self.controls.applied.replace(dataset="digits",
+                                               samples=self.controls.applied.samples or 20000)
+        self.controls.set_applied(config)
+        self.worker.reset(config)
+
+    def _on_result(self, tag: str, value: object) -> None:
+        if tag == "top_inputs" and self.inspector is not None:
+            unit, images, activations = value
+            self.inspector.show_top_inputs(unit, images, activations)
+        elif tag == "saved":
+            self.banner.show_message(f"Saved the run to {value}", error=False)
+
+    # ------------------------------------------------------------------ painting
+
+    def _on_redraw_tick(self) -> None:
+        """Ask for the next frame, unless one is still on its way."""
+        now = time.monotonic()
+        stale = self._snapshot_requested and now - self._snapshot_requested > 2.0
+        if self._state == "running" and (not self._snapshot_requested or stale):
+            self._snapshot_requested = now
+            self.worker.request_snapshot()
+
+    def paint(self, snapshot: Snapshot) -> None:
+        """Update every visible panel from one snapshot."""
+        for name, panel in self.panels.items():
+            if not self.docks[name].isHidden():
+                panel.show_snapshot(snapshot)
+        if self._painted is None or snapshot.step != self._painted.step:
+            self.unit_history.append(snapshot.step, snapshot.rho_hat_ema,
+                                     snapshot.near_zero_ema)
+        if self.inspector is not None and self.inspector.isVisible():
+            self.inspector.update_snapshot(snapshot)
+        self.controls.set_dataset_size(snapshot.dataset_size)
+        self._painted = snapshot
+        self.latency_ms = (time.monotonic() - snapshot.taken_at) * 1000
+        self.redraw_meter.tick()
+        self._update_status()
+
+    def _update_status(self) -> None:
+        snapshot = self._painted
+        labels = self.status_labels
+        labels["state"].setText(self._state)
+        device = snapshot.device if snapshot else self._device
+        labels["device"].setText(f"device {device}")
+        if snapshot is not None:
+            labels["step"].setText(f"step {snapshot.step:,}")
+            labels["epoch"].setText(f"epoch {snapshot.epoch:.2f}")
+            labels["speed"].setText(f"{snapshot.samples_per_second:,.0f} samples/s")
+        labels["redraw"].setText(f"redraw {self.redraw_meter.rate:.1f} Hz · "
+                                 f"{self.latency_ms:.0f} ms behind")
+
+    # ------------------------------------------------------------------ closing
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop the worker and wait for it, then save the settings (as napari does)."""
+        self.redraw_timer.stop()
+        self.worker.stop()
+        self.settings.save_run_settings(self.controls.preset, self.controls.applied)
+        self.settings.device = self._device
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.sync()
+        if self.inspector is not None:
+            self.inspector.close()
+        event.accept()
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def data_dir(self) -> Path:
+        return resolve_data_dir(self._data_dir)

@@ -1,0 +1,168 @@
+"""Building blocks shared by the panels: dark palette, titles, an image canvas."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+
+from gui import theme
+
+TITLE_POINT_SIZE = 13
+GRAY = pg.ColorMap(pos=[0.0, 1.0], color=[(0, 0, 0), (255, 255, 255)])
+#: Fill of tabs, buttons and check boxes: lighter than the background so they show.
+CONTROL_BACKGROUND = "#2e3740"
+
+
+def use_dark_palette(widget: QWidget) -> None:
+    """Dark background and light text for the widget and its tabs, buttons, check boxes."""
+    palette = widget.palette()
+    palette.setColor(QPalette.ColorRole.Window, QColor(theme.BACKGROUND))
+    for role in (QPalette.ColorRole.Base, QPalette.ColorRole.Button):
+        palette.setColor(role, QColor(CONTROL_BACKGROUND))
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text,
+                 QPalette.ColorRole.ButtonText):
+        palette.setColor(role, QColor(theme.FOREGROUND))
+    widget.setPalette(palette)
+    widget.setAutoFillBackground(True)
+
+
+def title_label(text: str = "", lines: int = 1) -> QLabel:
+    """A caption readable from the back row (large, high contrast).
+
+    Its size never depends on its text: live numbers change it ten times a second, and
+    a label that asked for a new layout each time would repaint its whole panel.
+    """
+    label = QLabel(text)
+    font = label.font()
+    font.setPointSize(TITLE_POINT_SIZE)
+    label.setFont(font)
+    label.setContentsMargins(4, 2, 4, 2)
+    label.setStyleSheet(f"color: {theme.FOREGROUND};")
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    label.setFixedHeight(label.fontMetrics().lineSpacing() * lines + 6)
+    return label
+
+
+class ElidedLabel(QLabel):
+    """A one-line panel title: never steals height from the picture in a small dock.
+
+    Text that does not fit ends in "…"; the whole text is the tooltip. Put the live
+    numbers first so they survive a narrow dock.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        font = self.font()
+        font.setPointSize(TITLE_POINT_SIZE)
+        self.setFont(font)
+        self.setContentsMargins(4, 2, 4, 2)
+        self.setStyleSheet(f"color: {theme.FOREGROUND};")
+        # The layout decides the width; the text never widens the dock.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self._full_text = ""
+        self.set_full_text(text)
+
+    def full_text(self) -> str:
+        return self._full_text
+
+    def set_full_text(self, text: str) -> None:
+        if text != self._full_text:
+            self._full_text = text
+            self.setToolTip(text)
+            self._elide()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(self.contentsRect().width(), 0)
+        self.setText(self.fontMetrics().elidedText(self._full_text, Qt.TextElideMode.ElideRight,
+                                                   width))
+
+
+class ImageCanvas(pg.GraphicsLayoutWidget):
+    """One gray ``ImageItem`` in an axis-free, aspect-locked view that fills the widget.
+
+    The image's row 0 is at the top; the view refits (and stays centred) whenever the
+    image changes size or the widget is resized. Mouse pan/zoom is off so a stray drag
+    in a lecture never loses the picture; clicks still reach the scene.
+    """
+
+    #: Emitted after the widget changed size (layouts that depend on it can adapt).
+    resized = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setBackground(theme.BACKGROUND)
+        self.ci.setContentsMargins(0, 0, 0, 0)
+        self.ci.layout.setSpacing(0)
+        self.view_box: pg.ViewBox = self.addViewBox(
+            lockAspect=True, invertY=True, enableMouse=False, enableMenu=False,
+            defaultPadding=0.0)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setColorMap(GRAY)
+        # Smaller on screen than in pixels (400 tiles in a small dock): average pixels
+        # rather than skip them, so borders and strokes do not alias into moire.
+        self.image.setAutoDownsample(True)
+        self.view_box.addItem(self.image)
+        self._shape: tuple[int, int] | None = None
+
+    def set_image(self, image: np.ndarray, levels: tuple[float, float]) -> None:
+        """Show ``image`` (float32, row-major) with fixed levels; refit on a new size."""
+        self.image.setImage(image, autoLevels=False, levels=levels)
+        if image.shape != self._shape:
+            self._shape = image.shape
+            self.fit()
+
+    def fit(self) -> None:
+        """Show the whole image, as large as the widget allows, centred."""
+        if getattr(self, "_shape", None) is not None:  # pyqtgraph resizes during __init__
+            height, width = self._shape
+            self.view_box.setRange(QRectF(0, 0, width, height), padding=0.0)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit()
+        self.resized.emit()
+
+    def pixel_at(self, scene_pos: QPointF) -> tuple[int, int] | None:
+        """(row, column) of the image pixel under a scene position, or None outside."""
+        if self._shape is None:
+            return None
+        self.view_box.updateMatrix()  # no-op unless the range changed since the last paint
+        point = self.image.mapFromScene(scene_pos)
+        row, column = math.floor(point.y()), math.floor(point.x())
+        height, width = self._shape
+        if 0 <= row < height and 0 <= column < width:
+            return row, column
+        return None
+
+    def scene_pos(self, row: float, column: float) -> QPointF:
+        """The scene position of image coordinates (row, column)."""
+        self.view_box.updateMatrix()
+        return self.image.mapToScene(QPointF(column, row))
+
+    def viewport_pos(self, row: float, column: float) -> QPointF:
+        """Where image coordinates (row, column) are on the viewport (for tests, hints)."""
+        return self.viewportTransform().map(self.scene_pos(row, column))
+
+
+
+def label_axes(plot: pg.PlotItem, x_label: str, y_label: str) -> None:
+    """Axis titles in the foreground colour (theme.style_plot's labels lose it)."""
+    style = {"color": theme.FOREGROUND, "font-size": "11pt"}
+    plot.setLabel("bottom", x_label, **style)
+    plot.setLabel("left", y_label, **style)
+
+
+def format_number(value: float) -> str:
+    """Three significant digits, no exponent for everyday magnitudes."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    return f"{value:.3g}"

@@ -1,0 +1,119 @@
+"""The one long-lived training thread, seen from the GUI as Qt signals.
+
+``core.control.TrainingLoop`` does the work in a QThread; its listener callbacks run in
+that thread and only emit signals, which Qt delivers queued to the GUI thread.  The GUI
+never touches a tensor and the worker never touches a widget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from core.config import TrainConfig
+from core.control import STOPPED, LoopListener, TrainerFactory, TrainingLoop
+from core.snapshot import Snapshot
+from core.trainer import Trainer
+
+
+class _Bridge(QObject, LoopListener):
+    """Turns loop callbacks (training thread) into signals (received in the GUI thread)."""
+
+    snapshotReady = Signal(object)
+    stateChanged = Signal(str)
+    errorOccurred = Signal(str, str)
+    resultReady = Signal(str, object)
+
+    def on_state(self, state: str) -> None:
+        self.stateChanged.emit(state)
+
+    def on_snapshot(self, snapshot: Snapshot) -> None:
+        self.snapshotReady.emit(snapshot)
+
+    def on_error(self, message: str, details: str) -> None:
+        self.errorOccurred.emit(message, details)
+
+    def on_result(self, tag: str, value: Any) -> None:
+        self.resultReady.emit(tag, value)
+
+
+class _LoopThread(QThread):
+    def __init__(self, loop: TrainingLoop, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._loop = loop
+        self.setObjectName("rhoscope-training")
+
+    def run(self) -> None:
+        self._loop.run()
+
+
+class TrainingWorker(QObject):
+    """Owns the training thread; every method is safe to call from the GUI thread."""
+
+    snapshotReady = Signal(object)
+    stateChanged = Signal(str)
+    errorOccurred = Signal(str, str)
+    resultReady = Signal(str, object)
+
+    def __init__(self, config: TrainConfig, device: str = "auto",
+                 factory: TrainerFactory | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._bridge = _Bridge()
+        self._bridge.snapshotReady.connect(self.snapshotReady)
+        self._bridge.stateChanged.connect(self._on_state)
+        self._bridge.errorOccurred.connect(self.errorOccurred)
+        self._bridge.resultReady.connect(self.resultReady)
+        self.loop = TrainingLoop(config, device, factory, self._bridge)
+        self._thread = _LoopThread(self.loop)
+        self.state = "starting"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _on_state(self, state: str) -> None:
+        self.state = state
+        self.stateChanged.emit(state)
+
+    # Commands, all queued to the training thread and applied between two steps.
+    def resume(self) -> None:
+        self.loop.resume()
+
+    def pause(self) -> None:
+        self.loop.pause()
+
+    def step_once(self, count: int = 1) -> None:
+        self.loop.step_once(count)
+
+    def update(self, **changes: Any) -> None:
+        self.loop.update(**changes)
+
+    def reset(self, config: TrainConfig | None = None, device: str | None = None) -> None:
+        self.loop.reset(config, device)
+
+    def request_snapshot(self, full: bool = False) -> None:
+        self.loop.request_snapshot(full)
+
+    def set_speed(self, steps_per_second: float | None) -> None:
+        self.loop.set_speed(steps_per_second)
+
+    def call(self, tag: str, function: Callable[[Trainer], Any]) -> None:
+        self.loop.call(tag, function)
+
+    def save(self, path: str) -> None:
+        self.loop.save(path)
+
+    def stop(self, timeout_ms: int = 5000) -> bool:
+        """Ask the loop to end after the current step and wait for the thread."""
+        if not self._thread.isRunning():
+            return True
+        self.loop.stop()
+        finished = self._thread.wait(timeout_ms)
+        if finished:
+            self.state = STOPPED
+        return finished
+
+    @property
+    def running(self) -> bool:
+        return self._thread.isRunning()

@@ -1,0 +1,114 @@
+"""The real app in a real X window (Xvfb): Space starts training, the panels fill with
+live pictures, Ctrl+Q quits with status 0 and no Qt thread warnings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ("Xvfb", "xdotool", "import")
+
+pytestmark = pytest.mark.x11
+
+
+def _missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+def _free_display() -> int:
+    for number in range(140, 400):
+        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(
+                f"/tmp/.X{number}-lock").exists():
+            return number
+    raise RuntimeError("no free X display number")
+
+
+def _screenshot(env: dict, path: Path) -> np.ndarray:
+    from PIL import Image
+
+    subprocess.run(["import", "-window", "root", str(path)], env=env, check=True, timeout=30)
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def _near(image: np.ndarray, colour: str, tolerance: int = 40) -> int:
+    target = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(image.astype(int) - target).max(axis=2) < tolerance).sum())
+
+
+@pytest.fixture
+def x_display():
+    missing = _missing_tools()
+    if missing:
+        pytest.skip(f"end-to-end test needs {', '.join(missing)} (apt: xvfb xdotool "
+                    "imagemagick); .ci/run installs them")
+    number = _free_display()
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1600x1000x24",
+                               "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    env = dict(os.environ, DISPLAY=f":{number}", QT_QPA_PLATFORM="xcb")
+    deadline = time.monotonic() + 10
+    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+        assert time.monotonic() < deadline, "Xvfb did not start"
+        time.sleep(0.1)
+    manager = None
+    if shutil.which("openbox"):
+        manager = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+    yield env
+    if manager is not None:
+        manager.terminate()
+        manager.wait(timeout=10)
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_space_trains_and_ctrl_q_quits(x_display, tmp_path):
+    env = x_display
+    settings = tmp_path / "settings.ini"
+    app = subprocess.Popen(
+        [sys.executable, "main.py", "--settings", str(settings), "--device", "cpu"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--pid",
+                                str(app.pid)], env=env, capture_output=True, text=True,
+                               timeout=60)
+        window = found.stdout.split()[-1]
+        time.sleep(2.0)  # let the first snapshot paint
+        before = _screenshot(env, tmp_path / "before.png")
+
+        subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers",
+                        "space"], env=env, check=True, timeout=30)
+        time.sleep(6.0)
+        first = _screenshot(env, tmp_path / "training.png")
+        time.sleep(2.0)
+        second = _screenshot(env, tmp_path / "later.png")
+
+        # The window is not blank: a mosaic of many grey levels and coloured plots.
+        grey = first[(first[..., 0] == first[..., 1]) & (first[..., 1] == first[..., 2])]
+        assert len(np.unique(grey[:, 0])) > 100, "the weight mosaic looks blank"
+        assert _near(first, "#4fc3f7") > 2000, "no bars or reconstruction curve drawn"
+        assert _near(first, "#f5f5f5", 10) > 200, "no loss curve drawn"
+        # ... and it is live: training changed the picture, and keeps changing it.
+        assert np.abs(first.astype(int) - before.astype(int)).sum() > 0
+        changed = (np.abs(second.astype(int) - first.astype(int)).max(axis=2) > 0).sum()
+        assert changed > 5000, "the panels stopped moving while training"
+
+        subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers",
+                        "ctrl+q"], env=env, check=True, timeout=30)
+        output, _ = app.communicate(timeout=20)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    assert app.returncode == 0, output
+    assert "QThread" not in output and "Traceback" not in output, output
+    assert settings.is_file()  # closing saved the settings

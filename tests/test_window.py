@@ -1,0 +1,258 @@
+"""The studio window driven like a user: keys, buttons, fields, live panels, closing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
+
+from core.config import TrainConfig
+from gui.settings import SPEEDS, AppSettings
+
+SMALL = TrainConfig(hidden_units=36, samples=1500, batch_size=50, lr=3e-3)
+
+
+def make_settings(path, config: TrainConfig = SMALL, preset: str = "custom") -> AppSettings:
+    settings = AppSettings(QSettings(str(path), QSettings.Format.IniFormat))
+    settings.save_run_settings(preset, config)
+    settings.redraw_hz = 30
+    settings.sync()
+    return settings
+
+
+def open_window(qtbot, settings: AppSettings, **options):
+    from gui.main_window import MainWindow
+    from gui.theme import configure_pyqtgraph
+
+    configure_pyqtgraph()
+    win = MainWindow(settings, device="cpu", **options)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win._painted is not None, timeout=20000)
+    return win
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    win = open_window(qtbot, make_settings(tmp_path / "settings.ini"))
+    yield win
+    win.close()
+
+
+def trainer(win):
+    return win.worker.loop.trainer
+
+
+def press(win, key, modifier=Qt.KeyboardModifier.NoModifier):
+    QTest.keyClick(win, key, modifier)
+
+
+def test_starts_paused_with_every_panel_drawn(window):
+    assert window.state == "paused"
+    snapshot = window._painted
+    assert snapshot.step == 0 and snapshot.hidden_units == 36
+    for name, panel in window.panels.items():
+        image = panel.grab().toImage()
+        assert image.width() > 50 and image.height() > 50, name
+
+
+def test_space_starts_and_pauses_and_every_panel_moves(window, qtbot):
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "running", timeout=5000)
+    qtbot.waitUntil(lambda: window._painted.step > 40, timeout=20000)
+    snapshot = window._painted
+    # each panel shows this snapshot's numbers
+    loss = window.panels["LossPanel"]
+    y = loss.curves["total"].yData  # the data as given (the display may be log10 of it)
+    assert len(y) > 0 and y[-1] == pytest.approx(snapshot.history.column("total")[-1])
+    rho = window.panels["RhoPanel"]
+    np.testing.assert_allclose(np.sort(rho.bars.opts["height"]),
+                               np.sort(snapshot.rho_hat_ema), rtol=1e-6)
+    mosaic = window.panels["MosaicPanel"]
+    assert mosaic.image_items["encoder"].image is not None
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "paused", timeout=5000)
+    step = trainer(window).step_count
+    qtbot.wait(300)
+    assert trainer(window).step_count == step
+    assert "samples/s" in window.status_labels["speed"].text()
+    assert "redraw" in window.status_labels["redraw"].text()
+
+
+def test_step_and_reset_keys(window, qtbot):
+    press(window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: window._painted.step == 1, timeout=5000)
+    press(window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: window._painted.step == 2, timeout=5000)
+    assert window.state == "paused"
+    press(window, Qt.Key.Key_R)
+    qtbot.waitUntil(lambda: window._painted.step == 0 and trainer(window).step_count == 0,
+                    timeout=5000)
+
+
+def test_a_bad_value_is_explained_beside_the_field_and_never_applied(window, qtbot):
+    editor = window.controls.editors["rho"]
+    editor.edit.clear()
+    QTest.keyClicks(editor.edit, "1.5")
+    assert editor.message.isVisible()
+    assert editor.message.text() == "rho = 1.5 is not allowed: a number with 0 < rho < 1"
+    editor.edit.editingFinished.emit()
+    qtbot.wait(100)
+    assert trainer(window).config.rho == SMALL.rho
+    editor.edit.clear()
+    QTest.keyClicks(editor.edit, "0,2")
+    assert "decimal separator" in editor.message.text()
+
+
+def test_coefficients_apply_live_without_a_reset(window, qtbot):
+    press(window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: window._painted.step == 1, timeout=5000)
+    for name, text in (("beta", "1.5"), ("rho", "0.1"), ("lr", "0.001"),
+                       ("weight_decay", "0.0001")):
+        editor = window.controls.editors[name]
+        editor.edit.setText(text)
+        editor.edit.editingFinished.emit()
+    qtbot.waitUntil(lambda: trainer(window).config.beta == 1.5
+                    and trainer(window).config.weight_decay == 1e-4, timeout=5000)
+    config = trainer(window).config
+    assert config.rho == 0.1 and config.lr == 0.001
+    assert trainer(window).step_count == 1  # same run, same model
+    assert window.controls.preset == "custom"
+
+
+def test_penalty_switch_is_live_and_panels_follow(window, qtbot):
+    combo = window.controls.combos["penalty"]
+    combo.setCurrentIndex(combo.findData("l1"))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(lambda: trainer(window).config.penalty == "l1", timeout=5000)
+    press(window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: window._painted.config.penalty == "l1", timeout=5000)
+    assert window.controls.l1_note.isVisibleTo(window.controls)
+    assert "L1" in window.panels["RhoPanel"].title_label.text()
+
+
+def test_kl_with_relu_is_refused_with_a_reason(window, qtbot):
+    combo = window.controls.combos["encoder_activation"]
+    combo.setCurrentIndex(combo.findData("relu"))
+    combo.activated.emit(combo.currentIndex())
+    assert window.controls.notice.isVisibleTo(window.controls)
+    assert "needs activations in (0, 1)" in window.controls.notice.text()
+    assert combo.currentData() == "sigmoid"
+    qtbot.wait(100)
+    assert trainer(window).config.encoder_activation == "sigmoid"
+
+
+def test_a_new_model_asks_first(window, qtbot, monkeypatch):
+    press(window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: window._painted.step == 1, timeout=5000)
+    answers = []
+    monkeypatch.setattr(window, "confirm", lambda title, text: answers.append(text) or False)
+    editor = window.controls.editors["hidden_units"]
+    editor.edit.setText("25")
+    editor.edit.editingFinished.emit()
+    assert answers and "hidden_units" in answers[0]
+    assert editor.edit.text() == "36"  # declined: the field shows what is in force
+    monkeypatch.setattr(window, "confirm", lambda title, text: True)
+    editor.edit.setText("25")
+    editor.edit.editingFinished.emit()
+    qtbot.waitUntil(lambda: window._painted.hidden_units == 25, timeout=10000)
+    assert window._painted.step == 0
+
+
+def test_slow_motion(window, qtbot):
+    window.speed_combo.setCurrentIndex([label for label, _ in SPEEDS].index("10 steps/s"))
+    press(window, Qt.Key.Key_Space)
+    qtbot.wait(1000)
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "paused", timeout=5000)
+    assert 4 <= trainer(window).step_count <= 16
+
+
+def test_redraw_rate_sets_the_timer(window):
+    window.redraw_spin.setValue(5)
+    assert window.redraw_timer.interval() == 200
+    assert window.settings.redraw_hz == 5
+
+
+def test_a_worker_error_shows_a_banner_with_a_way_on(window, qtbot):
+    def explode(trainer):
+        raise RuntimeError("device vanished")
+
+    window.worker.call("boom", explode)
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=5000)
+    assert "RuntimeError: device vanished" in window.banner.text
+    assert window.banner.findChild(type(window.banner._buttons[0]), "banner_reset")
+    press(window, Qt.Key.Key_S)  # still responsive, the run goes on
+    qtbot.waitUntil(lambda: window._painted.step == 1, timeout=5000)
+
+
+def test_divergence_offers_a_lower_learning_rate(qtbot, tmp_path):
+    unstable = SMALL.replace(penalty="none", encoder_activation="relu",
+                             decoder_activation="identity", optimizer="sgd", momentum=0.0,
+                             lr=1000.0)
+    window = open_window(qtbot, make_settings(tmp_path / "s.ini", unstable))
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: "diverged" in window.banner.text, timeout=20000)
+    assert window.state == "paused"
+    assert all(np.isfinite(window._snapshot.encoder_weights).ravel())
+    button = window.banner.findChild(type(window.banner._buttons[0]),
+                                     "banner_lower_learning_rate_×0.1")
+    button.click()
+    qtbot.waitUntil(lambda: trainer(window).config.lr == pytest.approx(100), timeout=5000)
+    window.close()
+
+
+def test_clicking_a_unit_opens_the_inspector_with_its_top_inputs(window, qtbot):
+    window.panels["RhoPanel"].unitClicked.emit(5)
+    qtbot.waitUntil(lambda: window.inspector is not None and window.inspector.isVisible(),
+                    timeout=5000)
+    assert window.inspector.unit == 5
+    qtbot.waitUntil(lambda: window.inspector.top_inputs_unit == 5, timeout=10000)
+
+
+def test_closing_while_training_stops_the_worker_quickly(window, qtbot):
+    import time
+
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "running", timeout=5000)
+    qtbot.wait(200)
+    started = time.monotonic()
+    window.close()
+    assert time.monotonic() - started < 1.0
+    assert not window.worker.running
+
+
+def test_settings_persist_across_launches(qtbot, tmp_path):
+    path = tmp_path / "settings.ini"
+    first = open_window(qtbot, make_settings(path))
+    editor = first.controls.editors["beta"]
+    editor.edit.setText("2.5")
+    editor.edit.editingFinished.emit()
+    first.docks["ReconstructionPanel"].hide()
+    first.redraw_spin.setValue(7)
+    first.close()
+
+    second = open_window(qtbot, AppSettings(QSettings(str(path), QSettings.Format.IniFormat)))
+    assert second.controls.applied.beta == 2.5
+    assert second.redraw_spin.value() == 7
+    assert second.docks["ReconstructionPanel"].isHidden()
+    second.close()
+
+
+def test_a_corrupt_settings_store_falls_back_to_defaults(qtbot, tmp_path):
+    path = tmp_path / "settings.ini"
+    path.write_text("[run]\nconfig=\"{not json\"\npreset=nonsense\n[view]\nredraw_hz=fast\n"
+                    "speed_index=99\n[window]\ngeometry=garbage\n")
+    win = open_window(qtbot, AppSettings(QSettings(str(path), QSettings.Format.IniFormat)))
+    assert win.banner.isVisible() and "unreadable" in win.banner.text
+    assert win.controls.applied.dataset == "digits"
+    win.close()
+
+
+def test_missing_mnist_falls_back_to_the_built_in_digits(qtbot, tmp_path):
+    settings = make_settings(tmp_path / "s.ini", SMALL.replace(dataset="mnist", samples=0))
+    win = open_window(qtbot, settings, data_dir=str(tmp_path / "no-mnist"))
+    assert win._painted.config.dataset == "digits"
+    assert "MNIST is not in" in win.banner.text
+    win.close()
