@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 #: rho_hat is clamped to [KL_EPS, 1 - KL_EPS] so that KL and its gradient stay finite
@@ -53,6 +54,16 @@ def kl_divergence_gradient(rho: float | torch.Tensor, rho_hat: torch.Tensor) -> 
     """d KL(rho || rho_hat) / d rho_hat = -rho/rho_hat + (1-rho)/(1-rho_hat), clamped alike."""
     rho_hat = rho_hat.clamp(KL_EPS, 1.0 - KL_EPS)
     return -rho / rho_hat + (1 - rho) / (1 - rho_hat)
+
+
+def kl_divergence_curve(rho: float, rho_hat: np.ndarray) -> np.ndarray:
+    """``kl_divergence`` for plotting: numpy in, numpy out (float64, same formula)."""
+    return kl_divergence(rho, torch.from_numpy(np.asarray(rho_hat, np.float64))).numpy()
+
+
+def kl_gradient_curve(rho: float, rho_hat: np.ndarray) -> np.ndarray:
+    """``kl_divergence_gradient`` for plotting: numpy in, numpy out."""
+    return kl_divergence_gradient(rho, torch.from_numpy(np.asarray(rho_hat, np.float64))).numpy()
 
 
 def to_unit_interval(activations: torch.Tensor, activation: str) -> torch.Tensor:

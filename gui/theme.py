@@ -20,13 +20,6 @@ LOSS_COLOURS = {
     "penalty": "#ffb74d",
     "weight_decay": "#ba68c8",
 }
-LOSS_LABELS = {
-    "total": "total",
-    "reconstruction": "reconstruction",
-    "penalty": "sparsity penalty",
-    "weight_decay": "weight decay",
-}
-
 UNIT_NORMAL = "#4fc3f7"
 UNIT_DEAD = "#ef5350"
 UNIT_SATURATED = "#ffca28"
@@ -60,15 +53,20 @@ def axis_font(point_size: int = 11) -> QFont:
     return font
 
 
+def label_axes(plot: pg.PlotItem, x_label: str, y_label: str) -> None:
+    """Axis titles in the foreground colour (setLabel replaces the whole label style)."""
+    style = {"color": FOREGROUND, "font-size": "11pt"}
+    plot.setLabel("bottom", x_label, **style)
+    plot.setLabel("left", y_label, **style)
+
+
 def style_plot(plot: pg.PlotItem, x_label: str = "", y_label: str = "") -> None:
     """Readable axes for the back row: larger tick labels, light grid."""
     for name in ("left", "bottom"):
         axis = plot.getAxis(name)
         axis.setTickFont(axis_font())
         axis.setTextPen(pg.mkPen(FOREGROUND))
-    if x_label:
-        plot.setLabel("bottom", x_label, **{"font-size": "11pt"})
-    if y_label:
-        plot.setLabel("left", y_label, **{"font-size": "11pt"})
+    if x_label or y_label:
+        label_axes(plot, x_label, y_label)
     plot.showGrid(x=True, y=True, alpha=GRID_ALPHA)
     plot.setMenuEnabled(False)

@@ -66,9 +66,10 @@ def loop(digits):
 def test_starts_paused_and_steps_exactly(loop):
     loop, recorder = loop
     assert loop.state == PAUSED
+    recorder.wait(lambda: recorder.snapshots)  # the untrained model is shown at once
+    assert recorder.snapshots[0].step == 0
     loop.step_once(3)
-    recorder.wait(lambda: recorder.snapshots)
-    assert recorder.snapshots[-1].step == 3
+    recorder.wait(lambda: recorder.snapshots[-1].step == 3)
     assert loop.trainer.step_count == 3
 
 
@@ -88,8 +89,9 @@ def test_resume_and_pause_between_steps(loop):
 def test_snapshots_on_request_while_running(loop):
     loop, recorder = loop
     loop.resume()
+    recorder.wait(lambda: loop.trainer.step_count > 5)
     loop.request_snapshot()
-    recorder.wait(lambda: recorder.snapshots)
+    recorder.wait(lambda: recorder.snapshots[-1].step > 5)
     loop.request_snapshot(full=True)
     recorder.wait(lambda: any(s.full is not None for s in recorder.snapshots))
     steps = [s.step for s in recorder.snapshots]

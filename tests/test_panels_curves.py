@@ -17,9 +17,14 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
 from core.history import HistoryArrays
-from core.penalties import kl_divergence, kl_divergence_gradient
+from core.penalties import (
+    kl_divergence,
+    kl_divergence_curve,
+    kl_divergence_gradient,
+    kl_gradient_curve,
+)
 from gui import theme
-from gui.panels.kl_panel import PenaltyCurvePanel, kl_curve, kl_gradient
+from gui.panels.kl_panel import PenaltyCurvePanel
 from gui.panels.loss_panel import TERMS, LossPanel, debiased_ema
 from gui.panels.rho_panel import RhoPanel
 
@@ -104,16 +109,22 @@ def test_loss_curves_are_built_once_and_show_the_history(qtbot, make_snapshot):
     assert_not_blank(panel)
 
 
-def test_terms_that_are_zero_all_run_are_hidden_with_their_legend_rows(qtbot, make_snapshot):
+def test_terms_that_are_zero_all_run_are_hidden_from_plot_and_heading(qtbot, make_snapshot):
     panel = shown(qtbot, LossPanel())
     panel.show_snapshot(make_snapshot(penalty="none", weight_decay=0.0))
     visible = {term for term, curve in panel.curves.items() if curve.isVisible()}
     assert visible == {"total", "reconstruction"}
-    assert [label.text for _, label in panel.legend.items] == ["total", "reconstruction"]
-    assert "penalty" not in panel.title_label.text()
+    heading = panel.title_label.text()
+    assert "reconstruction" in heading
+    assert "penalty" not in heading and "decay" not in heading
     panel.show_snapshot(make_snapshot())  # KL and weight decay on: all four
     assert all(curve.isVisible() for curve in panel.curves.values())
-    assert len(panel.legend.items) == 4
+    heading = panel.title_label.text()
+    for term in ("reconstruction", "penalty", "decay"):
+        assert term in heading
+    # the heading is the legend: each name in its curve's colour
+    for term in ("reconstruction", "penalty", "weight_decay"):
+        assert theme.LOSS_COLOURS[term] in heading
 
 
 def test_log_scale_leaves_zeros_and_negatives_out_without_warnings(qtbot, make_snapshot):
@@ -332,15 +343,15 @@ def test_kl_curve_and_units_on_it(qtbot, make_snapshot):
     rho = snapshot.config.rho
     x, y = panel.kl_curve.xData, panel.kl_curve.yData
     assert 0 < x.min() < 0.001 and 0.999 < x.max() < 1
-    np.testing.assert_allclose(y, kl_curve(rho, x))
+    np.testing.assert_allclose(y, kl_divergence_curve(rho, x))
     core_kl = kl_divergence(rho, torch.as_tensor(x, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(y, core_kl, rtol=1e-9)  # the same formula as training
     assert x[np.argmin(y)] == pytest.approx(rho, abs=0.005)
     assert panel.rho_marker.value() == pytest.approx(rho)
     top = panel.plot.getViewBox().viewRange()[1][1]
     np.testing.assert_allclose(panel.points.data["x"], snapshot.rho_hat_ema)
-    np.testing.assert_allclose(panel.points.data["y"],
-                               np.minimum(kl_curve(rho, snapshot.rho_hat_ema), top), rtol=1e-6)
+    expected = np.minimum(kl_divergence_curve(rho, snapshot.rho_hat_ema), top)
+    np.testing.assert_allclose(panel.points.data["y"], expected, rtol=1e-6)
     np.testing.assert_array_equal(panel.points.data["data"], np.arange(snapshot.hidden_units))
     colours = [brush.color().name() for brush in panel.points.data["brush"]]
     assert colours[2] == theme.UNIT_DEAD and colours[9] == theme.UNIT_SATURATED
@@ -378,7 +389,7 @@ def test_kl_gradient_curve_toggles_on_the_right_axis(qtbot, make_snapshot):
     assert panel.plot.getAxis("right").isVisible()
     assert panel.kl_gradient_curve.getViewBox() is panel.gradient_view
     x, y = panel.kl_gradient_curve.xData, panel.kl_gradient_curve.yData
-    np.testing.assert_allclose(y, 2.0 * kl_gradient(snapshot.config.rho, x))
+    np.testing.assert_allclose(y, 2.0 * kl_gradient_curve(snapshot.config.rho, x))
     core_gradient = kl_divergence_gradient(snapshot.config.rho,
                                            torch.as_tensor(x, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(y, 2.0 * core_gradient, rtol=1e-9)

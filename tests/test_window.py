@@ -256,3 +256,26 @@ def test_missing_mnist_falls_back_to_the_built_in_digits(qtbot, tmp_path):
     assert win._painted.config.dataset == "digits"
     assert "MNIST is not in" in win.banner.text
     win.close()
+
+
+def test_choosing_a_preset_resets_to_it_after_asking(window, qtbot, monkeypatch):
+    press(window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: window._painted.step == 1, timeout=5000)
+    monkeypatch.setattr(window, "confirm", lambda title, text: True)
+    combo = window.controls.preset_combo
+    combo.setCurrentIndex(combo.findData("kl-demo"))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(lambda: window._painted.hidden_units == 400, timeout=20000)
+    assert window._painted.step == 0
+    assert window._painted.config.rho == 0.05 and window.controls.preset == "kl-demo"
+
+
+def test_the_real_mnist_files_can_be_chosen(qtbot, tmp_path, mnist_dir, monkeypatch):
+    window = open_window(qtbot, make_settings(tmp_path / "s.ini"), data_dir=str(mnist_dir))
+    monkeypatch.setattr(window, "confirm", lambda title, text: True)
+    combo = window.controls.combos["dataset"]
+    combo.setCurrentIndex(combo.findData("mnist"))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(lambda: window._painted.config.dataset == "mnist", timeout=20000)
+    assert window._painted.dataset_size == 1500  # the configured samples of the 10k file
+    window.close()

@@ -154,13 +154,6 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
 
 
 
-def label_axes(plot: pg.PlotItem, x_label: str, y_label: str) -> None:
-    """Axis titles in the foreground colour (theme.style_plot's labels lose it)."""
-    style = {"color": theme.FOREGROUND, "font-size": "11pt"}
-    plot.setLabel("bottom", x_label, **style)
-    plot.setLabel("left", y_label, **style)
-
-
 def format_number(value: float) -> str:
     """Three significant digits, no exponent for everyday magnitudes."""
     if value == 0 or not math.isfinite(value):

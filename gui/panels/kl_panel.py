@@ -14,11 +14,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from core.penalties import KL_EPS
+from core.penalties import kl_divergence_curve, kl_gradient_curve
 from core.snapshot import Snapshot
 from gui import theme
 from gui.panels.base import Panel
-from gui.panels.common import format_number, label_axes, title_label, use_dark_palette
+from gui.panels.common import format_number, title_label, use_dark_palette
 
 CURVE = theme.LOSS_COLOURS["penalty"]
 REFERENCE = "#7f8a96"  # the KL curve shown for reference when no penalty is active
@@ -38,18 +38,6 @@ def rho_hat_grid(points: int = 400) -> np.ndarray:
     """(0, 1) sampled densely near both ends, where KL bends sharply."""
     half = np.geomspace(1e-4, 0.5, points // 2)
     return np.concatenate([half, 1.0 - half[::-1][1:]])
-
-
-def kl_curve(rho: float, rho_hat: np.ndarray) -> np.ndarray:
-    """KL(rho || rho_hat) as in core.penalties.kl_divergence, in numpy."""
-    rho_hat = np.clip(rho_hat, KL_EPS, 1.0 - KL_EPS)
-    return rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))
-
-
-def kl_gradient(rho: float, rho_hat: np.ndarray) -> np.ndarray:
-    """dKL/drho_hat = -rho/rho_hat + (1-rho)/(1-rho_hat), clamped like core.penalties."""
-    rho_hat = np.clip(rho_hat, KL_EPS, 1.0 - KL_EPS)
-    return -rho / rho_hat + (1 - rho) / (1 - rho_hat)
 
 
 def gradient_pen(colour: str):
@@ -243,17 +231,18 @@ class PenaltyCurvePanel(Panel):
         rho, beta = float(config.rho), float(config.beta)
         if self._curve_key != ("kl", rho, beta):
             self._curve_key = ("kl", rho, beta)
-            self.kl_curve.setData(self._grid, kl_curve(rho, self._grid))
-            self.kl_gradient_curve.setData(self._grid, beta * kl_gradient(rho, self._grid))
+            self.kl_curve.setData(self._grid, kl_divergence_curve(rho, self._grid))
+            self.kl_gradient_curve.setData(self._grid, beta * kl_gradient_curve(rho, self._grid))
             self.rho_marker.setValue(rho)
-        top = 1.05 * float(kl_curve(rho, np.array(KL_VIEW)).max())
-        gradient = beta * kl_gradient(rho, np.array(GRADIENT_VIEW))
+        top = 1.05 * float(kl_divergence_curve(rho, np.array(KL_VIEW)).max())
+        gradient = beta * kl_gradient_curve(rho, np.array(GRADIENT_VIEW))
         gradient_top = max(float(np.abs(gradient).max()), 1e-9) * 1.05
         below = min(abs(float(gradient[0])) * 1.05 / gradient_top, 1.0)
         self._set_ranges(("kl", rho, beta), (0.0, 1.0), top, gradient_top, below)
 
         rho_hat = np.clip(snapshot.rho_hat_ema, 0.0, 1.0)
-        y = np.minimum(kl_curve(rho, rho_hat), top)  # off-scale units sit on the top edge
+        # Off-scale units sit on the top edge.
+        y = np.minimum(kl_divergence_curve(rho, rho_hat), top)
         self._set_points(rho_hat, y, snapshot)
 
         penalty = format_number(snapshot.loss.penalty)
@@ -328,7 +317,7 @@ class PenaltyCurvePanel(Panel):
         if labels == self._axis_labels:
             return
         self._axis_labels = labels
-        label_axes(self.plot, x_label, y_label)
+        theme.label_axes(self.plot, x_label, y_label)
         self.plot.setLabel("right", gradient_label,
                            **{"color": theme.GRADIENT, "font-size": "11pt"})
         self.plot.showAxis("right", self.show_gradient)  # setLabel showed it

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from core.snapshot import Snapshot
 from gui import theme
 from gui.panels.base import Panel
-from gui.panels.common import format_number, label_axes, title_label, use_dark_palette
+from gui.panels.common import format_number, title_label, use_dark_palette
 
 #: The loss terms, in core.objective.LOSS_TERMS (and history column) order.
 TERMS = ("total", "reconstruction", "penalty", "weight_decay")
@@ -143,11 +143,9 @@ class LossPanel(Panel):
                                          axisItems={"left": LossAxis("left")})
         self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
         theme.style_plot(self.plot)
-        label_axes(self.plot, "step", "loss")
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="11pt",
-                                          labelTextColor=theme.FOREGROUND,
-                                          brush=theme.brush(theme.BACKGROUND, 230),
-                                          colCount=2)
+        theme.label_axes(self.plot, "step", "loss")
+        # No legend box: it would hide the curves as they fall; the heading above names
+        # every term in its curve's colour instead.
 
         self.envelope_low = self._make_curve(theme.brush(theme.LOSS_COLOURS["total"],
                                                          ENVELOPE_ALPHA).color())
@@ -291,16 +289,12 @@ class LossPanel(Panel):
         return tuple(present)
 
     def _set_visible_terms(self, present: tuple[str, ...]) -> None:
-        """Show/hide curves and their legend rows, only when the set changes."""
+        """Show/hide curves, only when the set changes."""
         if present == self._visible_terms:
             return
         self._visible_terms = present
-        self.legend.clear()
         for term in TERMS:
-            curve = self.curves[term]
-            curve.setVisible(term in present)
-            if term in present:
-                self.legend.addItem(curve, theme.LOSS_LABELS[term])
+            self.curves[term].setVisible(term in present)
 
     @staticmethod
     def _heading_text(snapshot: Snapshot, present: tuple[str, ...]) -> str:

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLa
 from core.snapshot import Snapshot
 from gui import theme
 from gui.panels.base import Panel
-from gui.panels.common import format_number, label_axes, title_label, use_dark_palette
+from gui.panels.common import format_number, title_label, use_dark_palette
 
 BAR_WIDTH = 0.8
 #: Room below zero for the dead/saturated markers, as a fraction of the top.
@@ -275,7 +275,7 @@ class RhoPanel(Panel):
         x_label = "unit, sorted by value" if self._sorted else "hidden unit"
         if (x_label, y_label) != self._axis_labels:
             self._axis_labels = (x_label, y_label)
-            label_axes(self.plot, x_label, y_label)
+            theme.label_axes(self.plot, x_label, y_label)
 
     # -- clicks ----------------------------------------------------------------------
 
