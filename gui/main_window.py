@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -124,7 +124,11 @@ class MainWindow(QMainWindow):
         self.speed_combo.setCurrentIndex(settings.speed_index)
         self._on_speed(settings.speed_index)
 
-        self.resize(1600, 900)
+        screen = QGuiApplication.primaryScreen()
+        available = screen.availableGeometry() if screen is not None else None
+        width = min(1680, available.width()) if available else 1600
+        height = min(1050, available.height()) if available else 900
+        self.resize(width, height)
         geometry, state = settings.geometry(), settings.window_state()
         if geometry is not None:
             self.restoreGeometry(geometry)
