@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-HEADLESS_COMMANDS = {"train", "presets", "gradcheck", "-h", "--help"}
+HEADLESS_COMMANDS = {"train", "presets", "datasets", "gradcheck", "-h", "--help"}
 
 
 def main(argv: list[str] | None = None) -> int:

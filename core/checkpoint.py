@@ -13,7 +13,7 @@ import torch
 from core.config import ConfigError, TrainConfig
 
 FORMAT = "rhoscope-run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class CheckpointError(ValueError):
@@ -39,12 +39,29 @@ def atomic_write(path: Path, write: Any) -> None:
         raise
 
 
-def save_run(path: str | Path, trainer_state: dict[str, Any]) -> Path:
-    """Write a trainer's ``state_dict()`` as a run file."""
-    payload = {"format": FORMAT, "version": FORMAT_VERSION, **trainer_state}
+def save_run(path: str | Path, trainer_state: dict[str, Any], preset: str = "") -> Path:
+    """Write a trainer's ``state_dict()`` as a run file (with the preset it started from)."""
+    payload = {"format": FORMAT, "version": FORMAT_VERSION, "preset": preset, **trainer_state}
     path = Path(path)
     atomic_write(path, lambda file: torch.save(payload, file))
     return path
+
+
+def _from_version_1(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 had no validation split: an empty validation history continues it."""
+    columns = ["reconstruction"]
+    empty = {"columns": columns, "capacity": 2048, "width": 1, "first": [], "last": [],
+             "count": [], "sum": [], "min": [], "max": []}
+    config = dict(payload.get("config", {}))
+    config.setdefault("validation_fraction", 0.0)
+    order = payload.get("order")  # the epoch's permutation: as long as the data, once used
+    size = len(order) if order is not None and len(order) else None
+    return {**payload, "config": config, "version": 2, "validation_history": empty,
+            "validated_at": float("-inf"), "dataset_size": size}
+
+
+#: Older format versions that can be read, each migrated one version up.
+MIGRATIONS = {1: _from_version_1}
 
 
 def load_run(path: str | Path) -> dict[str, Any]:
@@ -66,11 +83,15 @@ def load_run(path: str | Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a Rhoscope run file")
     version = payload.get("version")
+    if version in MIGRATIONS:
+        payload = MIGRATIONS[version](payload)
+        version = payload["version"]
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path}: run file format version {version!r} is not supported "
                               f"(this Rhoscope reads version {FORMAT_VERSION})")
     missing = [key for key in ("config", "model", "optimizer", "counters", "history",
-                               "tracker", "order", "order_generator", "image_shape")
+                               "validation_history", "validated_at", "tracker", "order",
+                               "order_generator", "image_shape", "dataset_size")
                if key not in payload]
     if missing:
         raise CheckpointError(f"{path}: damaged run file (missing {', '.join(missing)})")

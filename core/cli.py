@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="train headless and write the results to --out")
-    train.add_argument("--preset", default=DEFAULT_PRESET, help="see `presets`")
+    train.add_argument("--preset", help=f"see `presets` (default: {DEFAULT_PRESET}, or "
+                                        "the resumed run's)")
     train.add_argument("--dataset", choices=FIELDS["dataset"].choices,
                        help="data set (default: the preset's)")
     train.add_argument("--data-dir", help="folder holding the MNIST IDX files "
@@ -109,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="output folder")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    datasets = commands.add_parser(
+        "datasets", help="list the data sets: present or not, where looked for, how to get")
+    datasets.add_argument("--data-dir", help="folder holding the MNIST-family IDX files "
+                          "(default: $RHOSCOPE_DATA_DIR, else the user's data folder)")
+    datasets.add_argument("--download", metavar="NAME",
+                          help="download one of mnist, fashion-mnist, kmnist, emnist into the "
+                               "data folder")
+
     commands.add_parser("presets", help="list the presets")
     commands.add_parser("gradcheck", help="check the gradients of every cost in float64")
     return parser
@@ -121,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "presets":
             return _presets()
+        if args.command == "datasets":
+            return _datasets(args)
         if args.command == "gradcheck":
             return _gradcheck()
         build_parser().print_help()
@@ -141,6 +152,68 @@ def _presets() -> int:
     return EXIT_OK
 
 
+def _datasets(args: argparse.Namespace) -> int:
+    from core.data import DATASETS, dataset_available, how_to_get, resolve_data_dir
+    from core.data.families import FAMILIES
+
+    folder = resolve_data_dir(args.data_dir)
+    if args.download:
+        if args.download not in FAMILIES:
+            raise UsageError(f"--download = {args.download!r} is not allowed: one of "
+                             + ", ".join(FAMILIES))
+        return _download(args.download, folder)
+    print(f"data folder: {folder}")
+    for name, description in DATASETS.items():
+        if name in ("digits", "patches"):
+            state = "built in"
+        elif name in FAMILIES:
+            state = "present" if dataset_available(name, folder) else "missing"
+        else:
+            state = "your data"
+        print(f"  {name:14s} {state:9s} {description}")
+        if state != "built in":
+            print(f"  {'':14s} {'':9s} {how_to_get(name, folder)}")
+    return EXIT_OK
+
+
+def _download(name: str, folder: Path) -> int:
+    from core.data.download import (
+        DownloadCancelled,
+        DownloadError,
+        download_family,
+        download_folder,
+    )
+    from core.progress import ProgressBar
+
+    bar: list[ProgressBar] = []
+
+    def progress(done: int, total: int | None, what: str) -> bool:
+        if not bar:
+            bar.append(ProgressBar(total or 1))
+        bar[0].total = max(1, total or done)
+        bar[0].update(done, what)
+        return True
+
+    try:
+        with _StopRequests() as stop:
+            def cancellable(done: int, total: int | None, what: str) -> bool:
+                return progress(done, total, what) and not stop.requested
+
+            paths = download_family(name, folder, cancellable)
+    except DownloadCancelled:
+        print(f"\nrhoscope: download of {name} cancelled: the partial file was removed, "
+              "completed files are kept for a retry", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except DownloadError as error:
+        print(f"\nrhoscope: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if bar:
+            bar[0].close()
+    print(f"{name}: {len(paths)} file(s) in {download_folder(name, folder)}")
+    return EXIT_OK
+
+
 def _gradcheck() -> int:
     from core.gradcheck import THRESHOLD, run_gradcheck
 
@@ -155,14 +228,13 @@ def _gradcheck() -> int:
 
 
 def _config_from_args(args: argparse.Namespace) -> tuple[str, TrainConfig]:
-    from core.presets import get_preset
+    from core.presets import DEFAULT_PRESET, get_preset
 
-    preset = get_preset(args.preset)
+    preset = get_preset(args.preset or DEFAULT_PRESET)
     settings = dict(preset.settings)
-    if args.dataset:
+    if args.dataset and args.dataset != settings.get("dataset"):
         settings["dataset"] = args.dataset
-        if args.dataset != preset.settings.get("dataset") and args.dataset == "digits":
-            settings["samples"] = settings.get("samples") or 20000
+        settings["samples"] = 0  # the preset's count was for its own data: take them all
     if args.seed is not None:
         settings["seed"] = args.seed
     for assignment in args.set:
@@ -173,8 +245,8 @@ def _config_from_args(args: argparse.Namespace) -> tuple[str, TrainConfig]:
 
 def _train(args: argparse.Namespace) -> int:
     from core.checkpoint import CheckpointError, load_run, save_run
-    from core.data import DatasetMissing, IdxError
-    from core.presets import get_preset
+    from core.data import DataError, DatasetMissing, IdxError
+    from core.presets import DEFAULT_PRESET, get_preset
     from core.report import (
         MetricsWriter,
         build_summary,
@@ -183,25 +255,32 @@ def _train(args: argparse.Namespace) -> int:
     )
     from core.trainer import DivergenceError, Trainer, steps_for
 
-    preset_name, config = _config_from_args(args)
     payload = None
     live: dict = {}
     if args.resume:
+        if args.dataset or args.seed is not None:
+            raise UsageError("--dataset and --seed cannot change a resumed run (its data and "
+                             "weights are fixed): allowed with --resume are --set for live "
+                             "settings, --steps/--epochs, --device, --data-dir, --out")
         try:
             payload = load_run(args.resume)
         except CheckpointError as error:
             raise UsageError(str(error)) from None
         live = dict(parse_assignment(a) for a in args.set)
         config = payload["config"]
+        preset_name = args.preset or payload.get("preset") or DEFAULT_PRESET
+        get_preset(preset_name)  # an unknown --preset is still an error
+    else:
+        preset_name, config = _config_from_args(args)
     try:
         trainer = Trainer.create(config, args.device, args.data_dir)
-    except (DatasetMissing, IdxError) as error:
+    except (DatasetMissing, IdxError, DataError) as error:
         raise UsageError(str(error)) from None
     if payload is not None:
         try:
             trainer.load_state_dict(payload)
         except (RuntimeError, KeyError, ValueError, TypeError) as error:
-            raise UsageError(f"{args.resume}: does not fit its own settings "
+            raise UsageError(f"{args.resume}: does not fit this data "
                              f"({str(error).splitlines()[0][:160]})") from None
         if live:
             trainer.update(**live)
@@ -236,9 +315,10 @@ def _train(args: argparse.Namespace) -> int:
         if payload is not None:
             metrics.write_history(trainer.history.arrays())
 
-        def on_rows(row_steps, epochs, values) -> None:
+        def on_rows(row_steps, epochs, values, validation) -> None:
             keep = (row_steps % log_every == 0) | (row_steps == last_step)
-            metrics.write_rows(row_steps[keep], epochs[keep], values[keep])
+            keep[-1] |= validation is not None  # never drop a validation measurement
+            metrics.write_rows(row_steps[keep], epochs[keep], values[keep], validation)
             if progress is not None:
                 row = values[-1]
                 progress.update(int(row_steps[-1]) - first_step,
@@ -270,7 +350,7 @@ def _train(args: argparse.Namespace) -> int:
                             trainer.samples_seen - samples_before, status)
     write_summary(out / "summary.json", summary)
     save_encoder_mosaic(out / "encoder_mosaic.png", snapshot)
-    save_run(out / "run.pt", trainer.state_dict())
+    save_run(out / "run.pt", trainer.state_dict(), preset_name)
     target = f" (rho {config.rho:g})" if config.penalty == "kl" else ""
     print(f"{status}: step {snapshot.step} of {preset_name} on {trainer.dataset.description} "
           f"({snapshot.device}) in {seconds:.1f} s, {summary['samples_per_second']:,.0f} "

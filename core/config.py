@@ -18,6 +18,14 @@ Scope = Literal["live", "optimizer", "model"]
 
 BOUNDED_ACTIVATIONS = ("sigmoid", "tanh")
 
+#: Settings that decide which rows the data set holds (a change reloads the data).
+DATA_FIELDS = ("dataset", "samples", "data_seed", "validation_fraction", "patch_size",
+               "image_size")
+
+#: Every data set a run can use (see core.data for what each is).
+DATASET_NAMES = ("digits", "patches", "mnist", "fashion-mnist", "kmnist", "emnist", "folder",
+                 "npz")
+
 
 class ConfigError(ValueError):
     """A value that is not allowed; ``str(error)`` is a complete one-line message."""
@@ -152,16 +160,25 @@ def _comma_hint(text: str) -> str:
 
 _FIELDS: tuple[FieldSpec, ...] = (
     # data
-    FieldSpec("dataset", str, "training data set", "model",
-              choices=("digits", "mnist")),
+    FieldSpec("dataset", str, "training data set (folder and npz read --data-dir)", "model",
+              choices=DATASET_NAMES),
     FieldSpec("samples", int,
-              "training images (digits: how many to generate; MNIST: first N, 0 = all)", "model",
-              minimum=0, maximum=10_000_000),
+              "images (or patches) to use, validation included (generated sets: how many "
+              "to make; files: the first N; 0 = all)", "model",
+              minimum=0, maximum=1_000_000),
+    FieldSpec("validation_fraction", float,
+              "share of the images held out to measure the validation reconstruction", "model",
+              minimum=0.0, maximum=0.5),
+    FieldSpec("patch_size", int, "side of the natural-image patches (dataset patches)", "model",
+              minimum=4, maximum=32),
+    FieldSpec("image_size", int,
+              "side images from a folder are resized to (dataset folder; 0 = keep, all alike)",
+              "model", minimum=0, maximum=512),
     FieldSpec("data_seed", int, "seed of the built-in digit generator", "model",
               minimum=0, maximum=2**32 - 1),
     # model
     FieldSpec("hidden_units", int, "number of hidden units", "model",
-              minimum=1, maximum=100_000),
+              minimum=1, maximum=10_000),
     FieldSpec("encoder_activation", str, "hidden activation", "model",
               choices=("sigmoid", "tanh", "relu")),
     FieldSpec("decoder_activation", str, "output activation", "model",
@@ -205,6 +222,9 @@ class TrainConfig:
 
     dataset: str = "digits"
     samples: int = 20000
+    validation_fraction: float = 0.1
+    patch_size: int = 8
+    image_size: int = 0
     data_seed: int = 0
     hidden_units: int = 400
     encoder_activation: str = "sigmoid"
@@ -264,6 +284,14 @@ def check_combinations(config: TrainConfig) -> None:
             f"'{config.encoder_activation}' is unbounded: allowed encoder_activation "
             f"{' or '.join(BOUNDED_ACTIVATIONS)} with KL (or choose penalty l1 or none)",
         )
+
+
+def check_batch_size(config: TrainConfig, dataset_size: int) -> None:
+    """A minibatch cannot hold more images than the data set (L-BFGS takes them all)."""
+    if config.optimizer != "lbfgs" and config.batch_size > dataset_size:
+        raise ConfigError(
+            "batch_size", f"batch_size = {config.batch_size} is not allowed: the data set "
+            f"holds {dataset_size} images (allowed 1 to {dataset_size})")
 
 
 def _spec(key: str) -> FieldSpec:

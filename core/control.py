@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.checkpoint import save_run
-from core.config import ConfigError, TrainConfig
+from core.config import DATA_FIELDS, ConfigError, TrainConfig
 from core.snapshot import Snapshot
 from core.trainer import DivergenceError, Trainer
 
@@ -132,12 +132,19 @@ class TrainingLoop:
                 command = self._commands.get(timeout=timeout)
         except queue.Empty:
             return
+        commands = [command]
         while True:
-            self._apply(*command)
             try:
-                command = self._commands.get_nowait()
+                commands.append(self._commands.get_nowait())
             except queue.Empty:
-                return
+                break
+        # Snapshot requests that piled up during a long step are answered once.
+        wanted = [args[0] for name, args in commands if name == "snapshot"]
+        for name, args in commands:
+            if name != "snapshot":
+                self._apply(name, args)
+        if wanted:
+            self._snapshot(any(wanted))
 
     def _apply(self, name: str, args: tuple) -> None:
         if name == "stop":
@@ -177,15 +184,20 @@ class TrainingLoop:
         elif name == "call":
             tag, function = args
             if self.trainer is not None:
-                self._guarded(lambda: self.listener.on_result(tag, function(self.trainer)))
+                self._guarded(lambda: self.listener.on_result(tag, function(self.trainer)),
+                              pause=False)
         elif name == "save" and self.trainer is not None:
             path = args[0]
             self._guarded(lambda: self.listener.on_result(
-                "saved", str(save_run(path, self.trainer.state_dict()))))
+                "saved", str(save_run(path, self.trainer.state_dict()))), pause=False)
 
     def _reset(self, config: TrainConfig | None, device: str | None) -> None:
         config = config or self._config
-        if device is not None and device != self._device or self.trainer is None:
+        new_data = any(getattr(config, name) != getattr(self._config, name)
+                       for name in DATA_FIELDS)
+        new_device = device is not None and device != self._device
+        if new_data or new_device or self.trainer is None:
+            # The factory knows where each data set lives; a trainer only knows its own.
             self._build(config, device or self._device)
         else:
             self._guarded(lambda: self.trainer.reset(config))
@@ -195,32 +207,31 @@ class TrainingLoop:
         self._snapshot(False)
 
     def _build(self, config: TrainConfig, device: str) -> None:
+        """A new trainer from the factory; if that fails the current run carries on."""
         def build() -> None:
             self.trainer = self._factory(config, device)
             self._config, self._device = config, device
 
-        if not self._guarded(build):
-            self.trainer = None
+        self._guarded(build)
 
     def _snapshot(self, full: bool) -> None:
         if self.trainer is not None:
             self._guarded(lambda: self.listener.on_snapshot(self.trainer.snapshot(full)))
 
-    def _guarded(self, action: Callable[[], Any]) -> bool:
-        """Run ``action``; on failure pause and report instead of ending the thread."""
+    def _guarded(self, action: Callable[[], Any], pause: bool = True) -> bool:
+        """Run ``action``; on failure report (and pause training, unless it was a side
+        task such as saving) instead of ending the thread."""
         try:
             action()
             return True
-        except DivergenceError as error:
-            self._fail(str(error), "")
-        except ConfigError as error:
-            self._fail(str(error), "")
-        except Exception as error:
-            self._fail(f"{type(error).__name__}: {error}", traceback.format_exc())
+        except (DivergenceError, ConfigError) as error:
+            self._fail(str(error), "", pause)
+        except Exception as error:  # any failure must reach the user, never end the thread
+            self._fail(f"{type(error).__name__}: {error}", traceback.format_exc(), pause)
         return False
 
-    def _fail(self, message: str, details: str) -> None:
-        if self._state == RUNNING:
+    def _fail(self, message: str, details: str, pause: bool = True) -> None:
+        if pause and self._state == RUNNING:
             self._set_state(PAUSED)
         self.listener.on_error(message, details)
         if self.trainer is not None:
@@ -233,7 +244,8 @@ class TrainingLoop:
 
 
 def run_in_thread(loop: TrainingLoop) -> threading.Thread:
-    """Start ``loop.run()`` in a daemonless thread (for notebooks and tests)."""
+    """Start ``loop.run()`` in a new thread (for notebooks and tests); join it after
+    ``loop.stop()``."""
     thread = threading.Thread(target=loop.run, name="rhoscope-training")
     thread.start()
     return thread

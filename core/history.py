@@ -65,10 +65,6 @@ class DecimatingHistory:
     def bucket_width(self) -> int:
         return self._width
 
-    def clear(self) -> None:
-        self._rows = 0
-        self._width = 1
-
     def append(self, steps: np.ndarray, values: np.ndarray) -> None:
         """Add rows: ``steps`` (n,) increasing, ``values`` (n, columns)."""
         values = np.asarray(values, np.float64).reshape(len(steps), len(self.columns))

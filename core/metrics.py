@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from core.penalties import to_unit_interval
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,11 @@ class UnitTracker:
         self._window_samples = 0
         self._last_window_max: torch.Tensor | None = None
 
-    def update(self, hidden: torch.Tensor, rho_hat: torch.Tensor) -> torch.Tensor:
-        """Fold one batch of activations in (device work only); returns the batch's
-        per-unit fraction of near-zero activations."""
-        magnitude = hidden.abs()
-        near_zero = (magnitude < self.settings.zero_eps).float().mean(dim=0)
+    def update(self, distance: torch.Tensor, rho_hat: torch.Tensor) -> torch.Tensor:
+        """Fold one batch in (device work only): ``distance`` is each activation's distance
+        from rest (see ``activity``).  Returns the batch's per-unit fraction of
+        activations at rest."""
+        near_zero = (distance < self.settings.zero_eps).float().mean(dim=0)
         rho_hat = rho_hat.float()
         if self._updates == 0:
             self.rho_hat_ema.copy_(rho_hat)
@@ -52,8 +55,8 @@ class UnitTracker:
             self.rho_hat_ema.lerp_(rho_hat, weight)
             self.near_zero_ema.lerp_(near_zero, weight)
         self._updates += 1
-        torch.maximum(self._window_max, magnitude.amax(dim=0).float(), out=self._window_max)
-        self._window_samples += hidden.shape[0]
+        torch.maximum(self._window_max, distance.amax(dim=0).float(), out=self._window_max)
+        self._window_samples += distance.shape[0]
         if self._window_samples >= self.settings.dead_window_samples:
             self._last_window_max = self._window_max.clone()
             self._window_max.zero_()
@@ -95,15 +98,30 @@ class UnitTracker:
         self._last_window_max = None if last is None else last.to(device)
 
 
+def activity(hidden: torch.Tensor, penalty: str, activation: str) -> torch.Tensor:
+    """How far each activation is from the value the penalty pushes it to.
+
+    L1 (and no penalty) push toward a = 0, so |a|; KL pushes the unit-interval activation
+    toward 0, so a tanh unit at a = -1 is at rest, not "fully on".  Near-zero fractions,
+    L0 and dead units are all measured on this, so they agree with rho_hat.
+    """
+    if penalty == "kl":
+        return to_unit_interval(hidden, activation)
+    return hidden.abs()
+
+
 def _cpu_copy(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().to("cpu", copy=True)
 
 
 def explained_variance(x: torch.Tensor, x_hat: torch.Tensor) -> float:
-    """1 - SSE / total variance around the per-pixel mean of ``x``."""
-    residual = (x - x_hat).pow(2).sum()
+    """1 - SSE / total variance around the per-pixel mean of ``x``; NaN when ``x`` has no
+    variance to explain (one sample, or identical ones)."""
     total = (x - x.mean(dim=0)).pow(2).sum()
-    return float(1.0 - residual / total.clamp_min(1e-12))
+    if len(x) < 2 or float(total) <= 1e-12 * x.numel():
+        return math.nan
+    residual = (x - x_hat).pow(2).sum()
+    return float(1.0 - residual / total)
 
 
 def activation_range(activation: str, hidden: torch.Tensor) -> tuple[float, float]:

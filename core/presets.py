@@ -61,6 +61,26 @@ PRESETS: dict[str, Preset] = {
              "reconstruction_loss": "half_sse", "optimizer": "lbfgs", "lr": 1.0},
             steps=400,
         ),
+        Preset(
+            "ufldl-patches",
+            "UFLDL's first exercise: 8x8 natural-image patches, 64-25-64 sigmoid, rho 0.01, "
+            "beta 3, lambda 1e-4, L-BFGS: localized oriented edge detectors",
+            {"dataset": "patches", "samples": 11000, "patch_size": 8, "hidden_units": 25,
+             "encoder_activation": "sigmoid", "decoder_activation": "sigmoid",
+             "penalty": "kl", "rho": 0.01, "beta": 3.0, "weight_decay": 1e-4,
+             "reconstruction_loss": "half_sse", "optimizer": "lbfgs", "lr": 1.0},
+            steps=400,
+        ),
+        Preset(
+            "patches-14",
+            "A richer mosaic: 14x14 natural-image patches, 196 sigmoid units, rho 0.01, "
+            "beta 3, lambda 1e-4, L-BFGS",
+            {"dataset": "patches", "samples": 22000, "patch_size": 14, "hidden_units": 196,
+             "encoder_activation": "sigmoid", "decoder_activation": "sigmoid",
+             "penalty": "kl", "rho": 0.01, "beta": 3.0, "weight_decay": 1e-4,
+             "reconstruction_loss": "half_sse", "optimizer": "lbfgs", "lr": 1.0},
+            steps=400,
+        ),
     )
 }
 

@@ -16,7 +16,7 @@ from core.png import save_gray_png
 from core.snapshot import Snapshot
 from core.trainer import ROW_COLUMNS
 
-METRIC_COLUMNS = ("step", "epoch", *ROW_COLUMNS)
+METRIC_COLUMNS = ("step", "epoch", *ROW_COLUMNS, "validation_reconstruction")
 
 
 def build_summary(snapshot: Snapshot, preset: str, dataset_description: str,
@@ -44,6 +44,7 @@ def build_summary(snapshot: Snapshot, preset: str, dataset_description: str,
             "reconstruction": snapshot.loss.reconstruction,
             "penalty": snapshot.loss.penalty,
             "weight_decay": snapshot.loss.weight_decay,
+            "validation_reconstruction": snapshot.validation_reconstruction,
         },
         "penalty": config.penalty,
         "rho": config.rho,
@@ -65,9 +66,10 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
     atomic_write(path, lambda file: file.write(text.encode()))
 
 
-def save_encoder_mosaic(path: Path, snapshot: Snapshot, scale: int = 2) -> None:
+def save_encoder_mosaic(path: Path, snapshot: Snapshot, width: int = 600) -> None:
+    """The encoder tiles as a PNG about ``width`` pixels wide (whole-pixel enlargement)."""
     mosaic = tile_mosaic(snapshot.encoder_weights, snapshot.image_shape)
-    save_gray_png(path, mosaic, -1.0, 1.0, scale)
+    save_gray_png(path, mosaic, -1.0, 1.0, max(1, width // mosaic.shape[1]))
 
 
 class MetricsWriter:
@@ -78,12 +80,17 @@ class MetricsWriter:
         self._writer = csv.writer(stream)
         self._writer.writerow(METRIC_COLUMNS)
 
-    def write_rows(self, steps: np.ndarray, epochs: np.ndarray, values: np.ndarray) -> None:
-        for step, epoch, row in zip(steps, epochs, values, strict=True):
-            self._writer.writerow([int(step), f"{epoch:.6g}", *(f"{v:.8g}" for v in row)])
+    def write_rows(self, steps: np.ndarray, epochs: np.ndarray, values: np.ndarray,
+                   validation: float | None = None) -> None:
+        """Rows of training steps; ``validation`` belongs to the last of them."""
+        last = len(steps) - 1
+        for i, (step, epoch, row) in enumerate(zip(steps, epochs, values, strict=True)):
+            held_out = f"{validation:.8g}" if i == last and validation is not None else ""
+            self._writer.writerow([int(step), f"{epoch:.6g}", *(f"{v:.8g}" for v in row),
+                                   held_out])
         self._stream.flush()
 
     def write_history(self, history: HistoryArrays) -> None:
         """Earlier rows of a resumed run (bucket means where the history was decimated)."""
         for step, row in zip(history.step_last, history.mean, strict=True):
-            self._writer.writerow([int(step), "", *(f"{v:.8g}" for v in row)])
+            self._writer.writerow([int(step), "", *(f"{v:.8g}" for v in row), ""])

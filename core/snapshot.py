@@ -39,10 +39,14 @@ class Snapshot:
     config: TrainConfig
     image_shape: tuple[int, int]
     dataset_size: int
+    #: What the data is, e.g. "20000 built-in digits (18000 to train, 2000 held out)".
+    data_description: str
     zero_eps: float
     saturated_above: float
     loss: LossValues
     history: HistoryArrays
+    #: The reconstruction error on the held-out images, measured now and then.
+    validation_history: HistoryArrays
     rho_hat_batch: np.ndarray  # (hidden,) mean activation in (0, 1) units, last batch
     rho_hat_ema: np.ndarray  # (hidden,) running average of the above
     near_zero_batch: np.ndarray  # (hidden,) fraction of |a| < zero_eps, last batch
@@ -50,10 +54,8 @@ class Snapshot:
     mean_abs_batch: np.ndarray  # (hidden,) mean |a| per unit, last batch (L1's measure)
     dead_units: np.ndarray  # bool (hidden,)
     fraction_near_zero: float  # over all activations of the last batch
-    l0_mean: float  # mean number of units with |a| >= zero_eps per sample
+    l0_mean: float  # mean number of units away from rest (see core.metrics.activity)
     explained_variance: float  # on the last batch
-    histogram_counts: np.ndarray  # activations of the last batch
-    histogram_edges: np.ndarray
     encoder_weights: np.ndarray  # float32 (hidden, input): row j is unit j's filter
     decoder_weights: np.ndarray  # float32 (input, hidden): column j is unit j's output
     sample_inputs: np.ndarray  # float32 (k, input): fixed inputs
@@ -71,6 +73,12 @@ class Snapshot:
         return int(self.dead_units.sum())
 
     @property
+    def validation_reconstruction(self) -> float | None:
+        """The latest held-out reconstruction error, if any was measured."""
+        history = self.validation_history
+        return float(history.mean[-1, 0]) if len(history) else None
+
+    @property
     def rho_hat_mean(self) -> float:
         return float(self.rho_hat_ema.mean())
 
@@ -85,3 +93,5 @@ class FullEvaluation:
     l0_mean: float
     explained_variance: float
     reconstruction: float
+    histogram_counts: np.ndarray  # of every activation over the data set
+    histogram_edges: np.ndarray

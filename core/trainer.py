@@ -17,11 +17,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.config import ConfigError, TrainConfig
-from core.data import Dataset, load_dataset
+from core.config import DATA_FIELDS, ConfigError, TrainConfig, check_batch_size
+from core.data import Dataset, load_for_config
 from core.devices import resolve_device
 from core.history import DecimatingHistory
-from core.metrics import MetricSettings, UnitTracker, activation_range, explained_variance
+from core.metrics import (
+    MetricSettings,
+    UnitTracker,
+    activation_range,
+    activity,
+    explained_variance,
+)
 from core.model import SparseAutoencoder
 from core.objective import LOSS_TERMS, Evaluation, evaluate
 from core.snapshot import FullEvaluation, LossValues, Snapshot, frozen
@@ -29,7 +35,14 @@ from core.snapshot import FullEvaluation, LossValues, Snapshot, frozen
 #: Columns of every per-step row: the loss terms, then the sparsity of that batch.
 ROW_COLUMNS = (*LOSS_TERMS, "rho_hat_mean", "fraction_near_zero")
 
-RowSink = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
+#: Validation runs whenever this many times the validation set's size in training samples
+#: has gone by: a forward pass over it then costs about 1/60 of the training work.
+VALIDATION_INTERVAL = 20
+
+#: Called at every flush with (steps, epochs, values (n, len(ROW_COLUMNS)), validation),
+#: ``validation`` being the held-out reconstruction measured at the last of those steps
+#: (or None).
+RowSink = Callable[[np.ndarray, np.ndarray, np.ndarray, float | None], None]
 
 
 class DivergenceError(ArithmeticError):
@@ -55,8 +68,8 @@ class Trainer:
         self.settings = settings or MetricSettings()
         self.device = resolve_device(device)
         self.data_dir = data_dir
-        #: Called at every flush with (steps, epochs, values (n, len(ROW_COLUMNS))).
         self.row_sink: RowSink | None = None
+        check_batch_size(config, len(dataset))
         self._set_data(dataset)
         self._build(config)
 
@@ -65,8 +78,7 @@ class Trainer:
                data_dir: str | Path | None = None,
                settings: MetricSettings | None = None) -> Trainer:
         """Load the configured data set and build a trainer on it."""
-        dataset = load_dataset(config.dataset, config.samples, config.data_seed, data_dir)
-        return cls(config, dataset, device, settings, data_dir)
+        return cls(config, load_for_config(config, data_dir), device, settings, data_dir)
 
     # ---------------------------------------------------------------- set-up
 
@@ -74,19 +86,22 @@ class Trainer:
         self.dataset = dataset
         self._data_cpu = torch.from_numpy(np.array(dataset.images))  # owns its memory
         self._data: torch.Tensor | None = None  # on device, in the model's dtype
+        self._validation: torch.Tensor | None = None
 
     def _build(self, config: TrainConfig) -> None:
         """(Re)create model, optimizer and every counter from ``config``."""
-        self._check_batch_size(config)
-        self.config = config
         dtype = _dtype(config.dtype)
         if self._data is None or self._data.dtype != dtype:
             self._data = self._data_cpu.to(self.device, dtype)
+            held_out = self.dataset.validation
+            self._validation = (None if held_out is None
+                                else torch.from_numpy(np.array(held_out)).to(self.device, dtype))
         self.model = SparseAutoencoder(
             self.dataset.input_size, config.hidden_units, config.encoder_activation,
             config.decoder_activation, config.tied_weights, config.seed, dtype,
         ).to(self.device)
         self.optimizer = self._make_optimizer(config)
+        self.config = config
         self._order_generator = torch.Generator().manual_seed(config.seed)
         self._order = torch.empty(0, dtype=torch.long, device=self.device)
         self._cursor = 0
@@ -96,13 +111,14 @@ class Trainer:
         self.busy_seconds = 0.0
         self.tracker = UnitTracker(config.hidden_units, self.device, self.settings)
         self.history = DecimatingHistory(ROW_COLUMNS)
-        self._flush_every = 1 if config.optimizer == "lbfgs" else 32
-        self._pending_values = torch.zeros((self._flush_every, len(ROW_COLUMNS)),
-                                           device=self.device)
+        self.validation_history = DecimatingHistory(("reconstruction",))
+        self._validated_at = -math.inf  # samples_seen at the last validation
         self._pending_steps: list[int] = []
         self._pending_epochs: list[float] = []
+        self._reset_pending()
         self._last_row: np.ndarray | None = None
-        self._last: tuple[torch.Tensor, Evaluation] | None = None
+        self._last: tuple[torch.Tensor, Evaluation, torch.Tensor] | None = None
+        self._good_saved_at = -1
         self._lbfgs_cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor, Evaluation] | None
         self._lbfgs_cache = None
         self._rate_mark = (0, 0.0)
@@ -128,11 +144,13 @@ class Trainer:
                                  history_size=100, tolerance_grad=1e-9, tolerance_change=1e-12,
                                  line_search_fn="strong_wolfe")
 
-    def _check_batch_size(self, config: TrainConfig) -> None:
-        if config.optimizer != "lbfgs" and config.batch_size > len(self.dataset):
-            raise ConfigError(
-                "batch_size", f"batch_size = {config.batch_size} is not allowed: the data set "
-                f"holds {len(self.dataset)} images (allowed 1 to {len(self.dataset)})")
+    def _reset_pending(self) -> None:
+        """The device buffer of per-step rows: one row per step until the next flush
+        (every step for L-BFGS, whose steps are long; every 32 otherwise)."""
+        self._flush_every = 1 if self.config.optimizer == "lbfgs" else 32
+        dtype = torch.float64 if self.config.dtype == "float64" else torch.float32
+        self._pending_values = torch.zeros((self._flush_every, len(ROW_COLUMNS)),
+                                           device=self.device, dtype=dtype)
 
     # ---------------------------------------------------------------- changes
 
@@ -151,33 +169,33 @@ class Trainer:
             fields = [k for k in changes if getattr(new, k) != getattr(self.config, k)]
             raise ConfigError(fields[0], f"changing {', '.join(fields)} needs a new model: "
                                          "reset the run to apply it")
-        self._check_batch_size(new)
+        check_batch_size(new, len(self.dataset))
         self.flush()
-        old = self.config
         self.config = new
         self._lbfgs_cache = None
         if scope == "optimizer":
             self.optimizer = self._make_optimizer(new)
-            self._flush_every = 1 if new.optimizer == "lbfgs" else 32
-            self._pending_values = torch.zeros((self._flush_every, len(ROW_COLUMNS)),
-                                               device=self.device)
+            self._reset_pending()
         else:
             for group in self.optimizer.param_groups:
                 group["lr"] = new.lr
                 if "momentum" in group:
                     group["momentum"] = new.momentum
-        if new.batch_size != old.batch_size:
-            self._cursor = len(self._order)  # the next batch starts a fresh permutation
         return new
 
     def reset(self, config: TrainConfig | None = None) -> None:
-        """Start over with fresh weights (and new data if the data settings changed)."""
+        """Start over with fresh weights (and new data if the data settings changed).
+
+        Everything is checked before anything changes: a refused reset leaves the
+        current run as it was.
+        """
         config = config or self.config
-        old = self.config
-        if (config.dataset, config.samples, config.data_seed) != (
-                old.dataset, old.samples, old.data_seed):
-            self._set_data(load_dataset(config.dataset, config.samples, config.data_seed,
-                                        self.data_dir))
+        dataset = self.dataset
+        if any(getattr(config, name) != getattr(self.config, name) for name in DATA_FIELDS):
+            dataset = load_for_config(config, self.data_dir)
+        check_batch_size(config, len(dataset))
+        if dataset is not self.dataset:
+            self._set_data(dataset)
         self._build(config)
 
     # ---------------------------------------------------------------- stepping
@@ -251,17 +269,18 @@ class Trainer:
 
     def _record(self, x: torch.Tensor, result: Evaluation) -> None:
         """Queue this step's row and unit statistics on the device (no sync)."""
-        near_zero = self.tracker.update(result.hidden, result.rho_hat)
+        near_zero = self.tracker.update(self._activity(result.hidden), result.rho_hat)
         i = len(self._pending_steps)
-        row = self._pending_values[i]
-        row[:4].copy_(result.terms)
-        row[4] = result.rho_hat.mean()
-        row[5] = near_zero.mean()
+        self._pending_values[i].copy_(torch.cat([
+            result.terms, torch.stack([result.rho_hat.mean(), near_zero.mean()])]))
         self._pending_steps.append(self.step_count)
         self._pending_epochs.append(self.epoch)
-        self._last = (x, result)
+        self._last = (x, result, near_zero)
         if len(self._pending_steps) == self._flush_every:
             self.flush()
+
+    def _activity(self, hidden: torch.Tensor) -> torch.Tensor:
+        return activity(hidden, self.config.penalty, self.config.encoder_activation)
 
     def flush(self) -> None:
         """Sync the queued rows into the history, checking that training is still finite.
@@ -273,9 +292,11 @@ class Trainer:
         if n == 0:
             return
         values = self._pending_values[:n]
-        finite = torch.stack([torch.isfinite(values).all()]
-                             + [torch.isfinite(p).all() for p in self.model.parameters()])
-        if not bool(finite.all()):
+        # One sum per tensor is non-finite exactly when an element is (NaN and inf
+        # propagate; a finite overflow to inf would be a divergence anyway).
+        sums = torch.stack([values.sum()] + [p.detach().sum().to(values.dtype)
+                                             for p in self.model.parameters()])
+        if not bool(torch.isfinite(sums).all()):
             bad_step = self._first_bad_step(values.cpu().numpy())
             self._restore_good_state()
             raise DivergenceError(bad_step, self.step_count)
@@ -286,9 +307,30 @@ class Trainer:
         self._pending_epochs.clear()
         self.history.append(steps, rows)
         self._last_row = rows[-1]
+        validation = self._validate_if_due()
         if self.row_sink is not None:
-            self.row_sink(steps, epochs, rows)
-        self._save_good_state()
+            self.row_sink(steps, epochs, rows, validation)
+        # Snapshots flush ten times a second; a copy of the weights every full buffer
+        # of steps is enough to roll back to.
+        if self.step_count - self._good_saved_at >= self._flush_every:
+            self._save_good_state()
+
+    @torch.no_grad()
+    def _validate_if_due(self) -> float | None:
+        """The reconstruction error on the held-out images, now and then (see
+        VALIDATION_INTERVAL); recorded in ``validation_history``."""
+        held_out = self._validation
+        if held_out is None or (self.samples_seen - self._validated_at
+                                < VALIDATION_INTERVAL * len(held_out)):
+            return None
+        total = torch.zeros((), device=self.device, dtype=torch.float64)
+        for start in range(0, len(held_out), 4096):
+            x = held_out[start:start + 4096]
+            total += evaluate(self.model, x, self.config).terms[1].double() * len(x)
+        value = float(total / len(held_out))
+        self.validation_history.append(np.array([self.step_count]), np.array([[value]]))
+        self._validated_at = self.samples_seen
+        return value
 
     def _first_bad_step(self, rows: np.ndarray) -> int:
         bad = ~np.isfinite(rows).all(axis=1)
@@ -308,8 +350,10 @@ class Trainer:
                 b.copy_(p)
         backup["counters"] = (self.step_count, self.samples_seen, self._epochs_done,
                               self._cursor)
+        backup["order"] = (self._order, self._order_generator.get_state())
         backup["tracker"] = self.tracker.state_dict()
         self._good = backup
+        self._good_saved_at = self.step_count
 
     def _restore_good_state(self) -> None:
         backup = self._good
@@ -317,6 +361,8 @@ class Trainer:
             for p, b in zip(self.model.parameters(), backup["params"], strict=True):
                 p.copy_(b)
         self.step_count, self.samples_seen, self._epochs_done, self._cursor = backup["counters"]
+        self._order, generator_state = backup["order"]
+        self._order_generator.set_state(generator_state)
         self.tracker.load_state_dict(backup["tracker"])
         self.optimizer = self._make_optimizer(self.config)
         self._pending_steps.clear()
@@ -351,13 +397,10 @@ class Trainer:
         if self._last is None:
             x = self._data.index_select(0, self._sample_index)
             result = evaluate(self.model, x, self.config)
+            near_zero_units = (self._activity(result.hidden) < self.settings.zero_eps
+                               ).float().mean(dim=0)
         else:
-            x, result = self._last
-        hidden = result.hidden
-        magnitude = hidden.abs()
-        near_zero_units = (magnitude < self.settings.zero_eps).float().mean(dim=0)
-        low, high = activation_range(self.config.encoder_activation, hidden)
-        counts = torch.histc(hidden.float(), self.settings.histogram_bins, low, high)
+            x, result, near_zero_units = self._last
         samples = self._data.index_select(0, self._sample_index)
         _, reconstructions = self.model(samples)
         row = self._last_row if self._last_row is not None else result.terms.cpu().numpy()
@@ -372,21 +415,22 @@ class Trainer:
             config=self.config,
             image_shape=self.dataset.image_shape,
             dataset_size=len(self.dataset),
+            data_description="; ".join(filter(None, (self.dataset.description,
+                                                     self.dataset.notes))),
             zero_eps=self.settings.zero_eps,
             saturated_above=self.settings.saturated_above,
             loss=LossValues(*(float(v) for v in row[:4])),
             history=self.history.arrays(),
+            validation_history=self.validation_history.arrays(),
             rho_hat_batch=frozen(result.rho_hat.float().cpu().numpy()),
             rho_hat_ema=frozen(self.tracker.rho_hat_ema.cpu().numpy()),
             near_zero_batch=frozen(near_zero_units.cpu().numpy()),
             near_zero_ema=frozen(self.tracker.near_zero_ema.cpu().numpy()),
-            mean_abs_batch=frozen(magnitude.mean(dim=0).float().cpu().numpy()),
+            mean_abs_batch=frozen(result.hidden.abs().mean(dim=0).float().cpu().numpy()),
             dead_units=frozen(self.tracker.dead_units().cpu().numpy()),
             fraction_near_zero=fraction_zero,
             l0_mean=hidden_units * (1.0 - fraction_zero),
             explained_variance=explained_variance(x, result.reconstruction),
-            histogram_counts=frozen(counts.cpu().numpy()),
-            histogram_edges=frozen(np.linspace(low, high, self.settings.histogram_bins + 1)),
             encoder_weights=frozen(self.model.encoder_weight.float().cpu().numpy()),
             decoder_weights=frozen(self.model.decoder_weight.float().cpu().numpy()),
             sample_inputs=frozen(samples.float().cpu().numpy()),
@@ -405,23 +449,32 @@ class Trainer:
         reconstruction = torch.zeros_like(squared_error)
         pixel_sum = self._data.sum(dim=0, dtype=torch.float64)
         pixel_square = self._data.pow(2).sum(dim=0, dtype=torch.float64)
+        bins = self.settings.histogram_bins
+        low, high = activation_range(self.config.encoder_activation,
+                                     self.model.encode(self._data[:chunk]))
+        counts = torch.zeros(bins, device=self.device, dtype=torch.float64)
         for start in range(0, n, chunk):
             x = self._data[start:start + chunk]
             result = evaluate(self.model, x, self.config)
             activation_sum += result.rho_hat.double() * len(x)
-            near_zero_sum += (result.hidden.abs() < self.settings.zero_eps).sum(0).double()
+            near_zero_sum += (self._activity(result.hidden) < self.settings.zero_eps
+                              ).sum(0).double()
             squared_error += (result.reconstruction - x).pow(2).sum(dtype=torch.float64)
             reconstruction += result.terms[1].double() * len(x)
-        total_variance = (pixel_square - pixel_sum.pow(2) / n).sum()
+            counts += torch.histc(result.hidden.float(), bins, low, high).double()
+        total_variance = float((pixel_square - pixel_sum.pow(2) / n).sum())
         near_zero = (near_zero_sum / n).float()
         fraction = float(near_zero.mean())
+        variance_left = float(squared_error) / total_variance if total_variance > 0 else math.nan
         return FullEvaluation(
             rho_hat=frozen((activation_sum / n).float().cpu().numpy()),
             near_zero=frozen(near_zero.cpu().numpy()),
             fraction_near_zero=fraction,
             l0_mean=hidden_units * (1.0 - fraction),
-            explained_variance=float(1.0 - squared_error / total_variance.clamp_min(1e-12)),
+            explained_variance=1.0 - variance_left,
             reconstruction=float(reconstruction / n),
+            histogram_counts=frozen(counts.cpu().numpy()),
+            histogram_edges=frozen(np.linspace(low, high, bins + 1)),
         )
 
     @torch.no_grad()
@@ -446,7 +499,7 @@ class Trainer:
         return {
             "config": self.config.to_dict(),
             "image_shape": list(self.dataset.image_shape),
-            "input_size": self.dataset.input_size,
+            "dataset_size": len(self.dataset),
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": _to_cpu(self.optimizer.state_dict()),
             "counters": {"step": self.step_count, "samples_seen": self.samples_seen,
@@ -456,10 +509,22 @@ class Trainer:
             "order_generator": self._order_generator.get_state(),
             "tracker": self.tracker.state_dict(),
             "history": self.history.state_dict(),
+            "validation_history": self.validation_history.state_dict(),
+            "validated_at": float(self._validated_at),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue a run saved by ``state_dict`` (its config must match this trainer's)."""
+        """Continue a run saved by ``state_dict`` (its config must match this trainer's).
+
+        Raises ValueError, changing nothing, when the run was trained on other data.
+        """
+        size = state["dataset_size"]  # None in a migrated file that never stepped
+        saved = (len(self.dataset) if size is None else int(size), tuple(state["image_shape"]))
+        here = (len(self.dataset), tuple(self.dataset.image_shape))
+        if saved != here:
+            raise ValueError(
+                f"the run was trained on {saved[0]} images of {saved[1][0]}x{saved[1][1]}, "
+                f"but this data set holds {here[0]} images of {here[1][0]}x{here[1][1]}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         counters = state["counters"]
@@ -473,6 +538,8 @@ class Trainer:
         self._order_generator.set_state(state["order_generator"])
         self.tracker.load_state_dict(state["tracker"])
         self.history = DecimatingHistory.from_state_dict(state["history"])
+        self.validation_history = DecimatingHistory.from_state_dict(state["validation_history"])
+        self._validated_at = float(state["validated_at"])
         self._save_good_state()
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,15 +22,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.config import FIELDS, ConfigError, TrainConfig, check_combinations
+from core.config import FIELDS, ConfigError, TrainConfig, check_batch_size
 from core.presets import PRESETS
 
 CUSTOM = "custom"
+PREVIEW_WIDTH = 260
 
 #: Human names for the choices a lecturer sees.
 CHOICE_LABELS = {
     "digits": "built-in digits",
-    "mnist": "MNIST (local folder)",
+    "patches": "built-in natural patches",
+    "mnist": "MNIST (IDX folder)",
+    "fashion-mnist": "Fashion-MNIST (IDX folder)",
+    "kmnist": "KMNIST (IDX folder)",
+    "emnist": "EMNIST balanced (IDX folder)",
+    "folder": "your images (a folder)…",
+    "npz": "your array (.npy/.npz)…",
     "none": "none",
     "l1": "L1 on activations (L1Penalty)",
     "kl": "KL sparsity (Ng)",
@@ -37,12 +46,17 @@ CHOICE_LABELS = {
     "lbfgs": "L-BFGS (full batch)",
 }
 
-TEXT_FIELDS = ("hidden_units", "l1_weight", "rho", "beta", "weight_decay", "lr", "momentum",
-               "batch_size", "seed")
+TEXT_FIELDS = ("samples", "validation_fraction", "patch_size", "image_size", "hidden_units",
+               "l1_weight", "rho", "beta", "weight_decay", "lr", "momentum", "batch_size",
+               "seed")
 CHOICE_FIELDS = ("dataset", "encoder_activation", "decoder_activation", "penalty", "optimizer")
 
 LABELS = {
     "dataset": "Data",
+    "samples": "Images (0 = all)",
+    "validation_fraction": "Held out",
+    "patch_size": "Patch size",
+    "image_size": "Resize to (0 = keep)",
     "hidden_units": "Hidden units",
     "encoder_activation": "Encoder activation",
     "decoder_activation": "Decoder activation",
@@ -139,7 +153,18 @@ class ControlPanel(QWidget):
             lambda _: self.deviceRequested.emit(self.device_combo.currentData()))
         form.addRow("Device", self.device_combo)
 
-        for name in ("dataset", "hidden_units", "encoder_activation", "decoder_activation",
+        form.addRow(LABELS["dataset"], self._make_editor("dataset"))
+        self.data_info = QLabel()
+        self.data_info.setObjectName("data_info")
+        self.data_info.setWordWrap(True)
+        self.data_info.setStyleSheet("color: #9aa5b1; font-size: 9pt;")
+        form.addRow("", self.data_info)
+        self.preview = QLabel()
+        self.preview.setObjectName("data_preview")
+        self.preview.setToolTip("A few images of the data set")
+        form.addRow("", self.preview)
+        for name in ("samples", "validation_fraction", "patch_size", "image_size",
+                     "hidden_units", "encoder_activation", "decoder_activation",
                      "tied_weights", "penalty", "l1_weight", "rho", "beta", "weight_decay",
                      "optimizer", "lr", "momentum", "batch_size", "seed"):
             form.addRow(LABELS[name], self._make_editor(name))
@@ -213,6 +238,26 @@ class ControlPanel(QWidget):
             self._updating = False
         self._update_visibility()
 
+    def show_data(self, description: str, images: np.ndarray,
+                  image_shape: tuple[int, int], count: int = 8) -> None:
+        """The data set in words and a strip of its first images (values in [0, 1])."""
+        self.data_info.setText(description)
+        height, width = image_shape
+        tiles = np.clip(images[:count].reshape(-1, height, width), 0, 1)
+        if len(tiles) == 0:
+            self.preview.clear()
+            return
+        gap = 1
+        strip = np.full((height, len(tiles) * (width + gap) - gap), 0.25, np.float32)
+        for i, tile in enumerate(tiles):
+            strip[:, i * (width + gap):i * (width + gap) + width] = tile
+        pixels = np.ascontiguousarray((strip * 255).astype(np.uint8))
+        image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.shape[1],
+                       QImage.Format.Format_Grayscale8).copy()
+        # One width whatever the image size: 8x8 patches get enlarged (nearest, crisp).
+        self.preview.setPixmap(QPixmap.fromImage(image).scaledToWidth(
+            PREVIEW_WIDTH, Qt.TransformationMode.FastTransformation))
+
     def revert(self) -> None:
         """Show again what is in force (a change or a preset was cancelled)."""
         self.set_applied(self._applied, self._preset)
@@ -232,6 +277,8 @@ class ControlPanel(QWidget):
             "beta": config.penalty == "kl",
             "momentum": config.optimizer == "sgd",
             "batch_size": config.optimizer != "lbfgs",
+            "patch_size": config.dataset == "patches",
+            "image_size": config.dataset == "folder",
         }
         for name, visible in show.items():
             self._form.setRowVisible(self.editors[name], visible)
@@ -248,13 +295,10 @@ class ControlPanel(QWidget):
         """The reason ``value`` cannot be applied, or '' if it can."""
         try:
             candidate = self._applied.replace(**{name: value})
-            check_combinations(candidate)
+            if self._dataset_size is not None and name in ("batch_size", "optimizer"):
+                check_batch_size(candidate, self._dataset_size)
         except ConfigError as error:
             return str(error)
-        if (name == "batch_size" and self._dataset_size is not None
-                and value > self._dataset_size):
-            return (f"batch_size = {value} is not allowed: the data set holds "
-                    f"{self._dataset_size} images (allowed 1 to {self._dataset_size})")
         return ""
 
     def _parse(self, editor: FieldEditor) -> tuple[Any, str]:

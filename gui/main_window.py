@@ -29,13 +29,15 @@ from PySide6.QtWidgets import (
 )
 
 from core.config import TrainConfig
-from core.data import dataset_available, resolve_data_dir
+from core.data import dataset_available, how_to_get, resolve_data_dir
+from core.data.families import FAMILIES
 from core.devices import available_devices
 from core.presets import PRESETS
 from core.snapshot import Snapshot
 from core.trainer import Trainer
 from gui.banner import Banner
 from gui.controls import CUSTOM, ControlPanel
+from gui.download_dialog import DownloadDialog
 from gui.panels.base import Panel
 from gui.panels.kl_panel import PenaltyCurvePanel
 from gui.panels.loss_panel import LossPanel
@@ -48,6 +50,10 @@ from gui.unit_inspector import UnitInspector
 from gui.worker import TrainingWorker
 
 DEFAULT_REDRAW_HZ = {"cpu": 10, "cuda": 30, "mps": 30}
+#: Data sets read from a file or folder the user picks.
+OWN_DATA = ("folder", "npz")
+#: Words in a worker's error that mean the data could not be loaded.
+DATA_ERROR_WORDS = ("IDX", "MNIST", "not in", "images", "folder", ".npy", ".npz", "data")
 
 
 class RateMeter:
@@ -80,6 +86,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Rhoscope")
         self.setDockNestingEnabled(True)
         self._data_dir = data_dir or settings.data_dir or None
+        self._own_data: dict[str, str] = settings.own_data
+        self._download_dialog: DownloadDialog | None = None
+        self._shown_data = ""
         self._devices = available_devices()
         saved_device = device or settings.device
         self._device = saved_device if saved_device in ["auto", *self._devices] else "auto"
@@ -87,6 +96,7 @@ class MainWindow(QMainWindow):
         preset_name, config = settings.run_settings()
         if preset is not None:
             preset_name, config = preset, PRESETS[preset].config
+        wanted = config.dataset
         config, notice = self._fallback_to_digits(config)
 
         self._snapshot: Snapshot | None = None  # the newest one received
@@ -97,6 +107,7 @@ class MainWindow(QMainWindow):
         self.latency_ms = 0.0
         self.unit_history = UnitHistory()
         self.inspector: UnitInspector | None = None
+        self._resync_controls = False
 
         self.worker = TrainingWorker(config, self._device, self._make_trainer, self)
         self.worker.snapshotReady.connect(self._on_snapshot)
@@ -139,7 +150,7 @@ class MainWindow(QMainWindow):
             warnings.append(notice)
         if warnings:
             self.banner.show_message(" · ".join(warnings), error=False,
-                                     actions=self._data_actions() if notice else None)
+                                     actions=self._data_actions(wanted) if notice else None)
         self.worker.start()
         self.redraw_timer.start()
 
@@ -247,8 +258,10 @@ class MainWindow(QMainWindow):
         file_menu = menu_bar.addMenu("&File")
         save = file_menu.addAction("Save run…")
         save.triggered.connect(self._save_run)
-        choose = file_menu.addAction("Choose MNIST folder…")
-        choose.triggered.connect(self._choose_data_dir)
+        choose = file_menu.addAction("Choose MNIST-family folder…")
+        choose.triggered.connect(lambda: self._choose_data_dir(
+            self.controls.applied.dataset if self.controls.applied.dataset in FAMILIES
+            else "mnist"))
         file_menu.addSeparator()
         quit_action = file_menu.addAction("Quit")
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
@@ -280,37 +293,88 @@ class MainWindow(QMainWindow):
 
     def _make_trainer(self, config: TrainConfig, device: str) -> Trainer:
         """Runs in the training thread (data loading included)."""
-        return Trainer.create(config, device, self._data_dir)
+        return Trainer.create(config, device, self._data_path(config.dataset))
+
+    def _data_path(self, dataset: str) -> str | None:
+        """Where a data set is read from: the user's own file or folder, or the folder of
+        the MNIST family (None: the default data folder)."""
+        if dataset in OWN_DATA:
+            return self._own_data.get(dataset) or None
+        return self._data_dir
 
     def _resolved_device_type(self) -> str:
         return self._devices[0] if self._device == "auto" else self._device
 
     def _fallback_to_digits(self, config: TrainConfig) -> tuple[TrainConfig, str]:
-        """A data set that is not here: offer the built-in digits instead of failing."""
-        if dataset_available(config.dataset, self._data_dir):
+        """A data set that is not here: the built-in digits instead of failing."""
+        if dataset_available(config.dataset, self._data_path(config.dataset)):
             return config, ""
-        folder = resolve_data_dir(self._data_dir)
-        notice = (f"{config.dataset.upper()} is not in {folder}: training on the built-in "
-                  "digits instead")
-        return config.replace(dataset="digits", samples=config.samples or 20000), notice
+        where = self._data_path(config.dataset)
+        if config.dataset in FAMILIES:
+            where = str(resolve_data_dir(where))
+        notice = (f"{self._data_title(config.dataset)} is not in {where or 'any chosen place'}"
+                  ": training on the built-in digits instead")
+        return config.replace(dataset="digits", samples=0), notice
 
-    def _data_actions(self) -> dict:
-        return {"Choose MNIST folder…": self._choose_data_dir}
+    @staticmethod
+    def _data_title(dataset: str) -> str:
+        family = FAMILIES.get(dataset)
+        return family.short_title if family else dataset
 
-    def _choose_data_dir(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder with the MNIST IDX files",
+    def _data_actions(self, dataset: str = "mnist") -> dict:
+        actions = {}
+        if dataset in FAMILIES:
+            actions[f"Download {self._data_title(dataset)}…"] = (
+                lambda: self._download(dataset))
+        actions["Choose folder…"] = lambda: self._choose_data_dir(dataset)
+        return actions
+
+    def _choose_data_dir(self, dataset: str = "mnist") -> None:
+        """Pick the folder that holds the MNIST-family IDX files."""
+        title = self._data_title(dataset)
+        folder = QFileDialog.getExistingDirectory(self, f"Folder with the {title} IDX files",
                                                   str(resolve_data_dir(self._data_dir)))
         if not folder:
             return
-        if not dataset_available("mnist", folder):
-            self.banner.show_message(f"No MNIST image file in {folder} (looked for "
-                                     "train-images-idx3-ubyte[.gz] and t10k-images-idx3-ubyte"
-                                     "[.gz])", actions=self._data_actions())
+        if not dataset_available(dataset, folder):
+            self.banner.show_message(how_to_get(dataset, folder),
+                                     actions=self._data_actions(dataset))
             return
         self._data_dir = folder
         self.settings.data_dir = folder
-        self.banner.show_message(f"MNIST found in {folder}: choose Data → MNIST to train on "
-                                 "it", error=False)
+        self._on_change_requested({"dataset": dataset})
+
+    def _download(self, dataset: str) -> None:
+        """Fetch a data set on request (never at start-up), then switch to it."""
+        folder = resolve_data_dir(self._data_dir)
+        dialog = DownloadDialog(dataset, self._data_title(dataset), folder, self)
+
+        def finished(outcome: str) -> None:
+            if outcome == "done":
+                self._on_change_requested({"dataset": dataset})
+            elif outcome == "cancelled":
+                self.banner.show_message("Download cancelled: partial files were removed.",
+                                         error=False)
+            else:
+                self.banner.show_message(outcome, actions=self._data_actions(dataset))
+
+        dialog.finished_with.connect(finished)
+        dialog.start()
+        self._download_dialog = dialog
+
+    def _ask_own_data(self, dataset: str) -> bool:
+        """Ask for the user's folder of images or array file; False if cancelled."""
+        start = self._own_data.get(dataset) or str(Path.home())
+        if dataset == "folder":
+            path = QFileDialog.getExistingDirectory(self, "Folder of PNG/JPEG images", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Array of images", start,
+                                                  "NumPy arrays (*.npy *.npz)")
+        if not path:
+            return False
+        self._own_data[dataset] = path
+        self.settings.own_data = self._own_data
+        return True
 
     # ------------------------------------------------------------------ commands
 
@@ -375,11 +439,18 @@ class MainWindow(QMainWindow):
             return
         if scope == "model":
             if candidate.dataset != applied.dataset:
-                candidate, notice = self._fallback_to_digits(candidate)
-                if notice:
+                dataset = candidate.dataset
+                # The old count was for the old data: take the new set's default or all.
+                candidate = candidate.replace(samples=changes.get("samples", 0))
+                if dataset in OWN_DATA and not self._ask_own_data(dataset):
                     self.controls.revert()
-                    self.banner.show_message(notice.split(":")[0] + ".",
-                                             actions=self._data_actions())
+                    return
+                if not dataset_available(dataset, self._data_path(dataset)):
+                    self.controls.revert()
+                    self.banner.show_message(
+                        f"{self._data_title(dataset)} is not here: "
+                        f"{how_to_get(dataset, self._data_path(dataset))}",
+                        actions=self._data_actions(dataset))
                     return
             names = ", ".join(changes)
             if self._trained() and not self.confirm(
@@ -395,6 +466,7 @@ class MainWindow(QMainWindow):
             self.worker.update(**changes)
 
     def _on_preset_requested(self, name: str) -> None:
+        wanted = PRESETS[name].config.dataset
         candidate, notice = self._fallback_to_digits(PRESETS[name].config)
         if self._trained() and not self.confirm(
                 "Start a new run?", f"Loading the preset {name} resets the current run. "
@@ -402,7 +474,7 @@ class MainWindow(QMainWindow):
             self.controls.revert()
             return
         if notice:
-            self.banner.show_message(notice, actions=self._data_actions(), error=False)
+            self.banner.show_message(notice, actions=self._data_actions(wanted), error=False)
         self.controls.set_applied(candidate, name)
         self.unit_history.clear()
         self.worker.reset(candidate)
@@ -432,6 +504,19 @@ class MainWindow(QMainWindow):
         delay between the trainer's step and the screen."""
         self._snapshot = snapshot
         self._snapshot_requested = 0.0
+        if snapshot.full is not None:
+            full = snapshot.full
+            self.banner.show_message(
+                f"Whole data set ({snapshot.dataset_size} images) at step {snapshot.step}: "
+                f"explained variance {full.explained_variance:.3f} · mean ρ̂ "
+                f"{float(full.rho_hat.mean()):.4f} · {full.fraction_near_zero:.1%} of "
+                f"activations at rest · L0 {full.l0_mean:.1f} units per image · "
+                f"reconstruction {full.reconstruction:.4g}", error=False)
+        if self._resync_controls:
+            # A change was refused by the worker (e.g. data that would not load): show
+            # again what is really running.
+            self._resync_controls = False
+            self.controls.set_applied(snapshot.config)
         self.paint(snapshot)
 
     def _on_state(self, state: str) -> None:
@@ -441,11 +526,13 @@ class MainWindow(QMainWindow):
         self._update_status()
 
     def _on_error(self, message: str, details: str) -> None:
+        self._resync_controls = True
         actions = {"Reset": self.reset_run}
         if "diverged" in message or "nan" in message.lower():
             actions["Lower learning rate ×0.1"] = self._lower_learning_rate
-        if "MNIST" in message or "IDX" in message:
-            actions.update(self._data_actions())
+        dataset = self.controls.applied.dataset
+        if dataset != "digits" and any(word in message for word in DATA_ERROR_WORDS):
+            actions.update(self._data_actions(dataset) if dataset in FAMILIES else {})
             actions["Use built-in digits"] = self._use_digits
         self.banner.show_message(message, actions, details)
 
@@ -454,8 +541,7 @@ class MainWindow(QMainWindow):
         self._on_change_requested({"lr": lr})
 
     def _use_digits(self) -> None:
-        config = self.controls.applied.replace(dataset="digits",
-                                               samples=self.controls.applied.samples or 20000)
+        config = self.controls.applied.replace(dataset="digits", samples=0)
         self.controls.set_applied(config)
         self.worker.reset(config)
 
@@ -487,6 +573,10 @@ class MainWindow(QMainWindow):
         if self.inspector is not None and self.inspector.isVisible():
             self.inspector.update_snapshot(snapshot)
         self.controls.set_dataset_size(snapshot.dataset_size)
+        if snapshot.data_description != self._shown_data:
+            self._shown_data = snapshot.data_description
+            self.controls.show_data(snapshot.data_description, snapshot.sample_inputs,
+                                    snapshot.image_shape)
         self._painted = snapshot
         self.latency_ms = (time.monotonic() - snapshot.taken_at) * 1000
         self.redraw_meter.tick()
@@ -510,7 +600,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop the worker and wait for it, then save the settings (as napari does)."""
         self.redraw_timer.stop()
-        self.worker.stop()
+        if not self.worker.stop(timeout_ms=1000):
+            # A long step (a big L-BFGS iteration, a data load) is still running: it
+            # cannot be cut, and a running QThread must never be destroyed.
+            self.statusBar().showMessage("Finishing the current step…")
+            self.worker.stop(timeout_ms=-1)
         self.settings.save_run_settings(self.controls.preset, self.controls.applied)
         self.settings.device = self._device
         self.settings.save_window(self.saveGeometry(), self.saveState())

@@ -94,6 +94,16 @@ class AppSettings:
     def data_dir(self, value: str) -> None:
         self.store.setValue("run/data_dir", value)
 
+    @property
+    def own_data(self) -> dict[str, str]:
+        """The last folder ('folder') and array file ('npz') the user trained on."""
+        return {name: self._read(f"run/own_{name}", "", str) for name in ("folder", "npz")}
+
+    @own_data.setter
+    def own_data(self, paths: dict[str, str]) -> None:
+        for name, path in paths.items():
+            self.store.setValue(f"run/own_{name}", path)
+
     # ----------------------------------------------------------------- display
 
     @property

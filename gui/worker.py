@@ -105,11 +105,12 @@ class TrainingWorker(QObject):
         self.loop.save(path)
 
     def stop(self, timeout_ms: int = 5000) -> bool:
-        """Ask the loop to end after the current step and wait for the thread."""
+        """Ask the loop to end after the current step and wait for the thread
+        (``timeout_ms`` < 0: as long as it takes)."""
         if not self._thread.isRunning():
             return True
         self.loop.stop()
-        finished = self._thread.wait(timeout_ms)
+        finished = self._thread.wait() if timeout_ms < 0 else self._thread.wait(timeout_ms)
         if finished:
             self.state = STOPPED
         return finished

@@ -125,7 +125,7 @@ def test_foreign_and_future_files_are_refused(tmp_path):
     torch.save({"format": "rhoscope-run", "version": 99}, tmp_path / "future.pt")
     with pytest.raises(CheckpointError, match="version 99 is not supported"):
         load_run(tmp_path / "future.pt")
-    torch.save({"format": "rhoscope-run", "version": 1}, tmp_path / "partial.pt")
+    torch.save({"format": "rhoscope-run", "version": 2}, tmp_path / "partial.pt")
     with pytest.raises(CheckpointError, match="damaged run file"):
         load_run(tmp_path / "partial.pt")
     with pytest.raises(CheckpointError, match="no such run file"):
@@ -139,3 +139,19 @@ def test_invalid_saved_settings_are_refused(digits, tmp_path):
     save_run(tmp_path / "bad.pt", state)
     with pytest.raises(CheckpointError, match="rho = 7"):
         load_run(tmp_path / "bad.pt")
+
+
+def test_a_version_1_file_is_migrated(digits, tmp_path):
+    trainer = Trainer(CONFIG.replace(validation_fraction=0.0), digits, "cpu")
+    for _ in range(5):
+        trainer.step()
+    state = trainer.state_dict()
+    del state["validation_history"], state["validated_at"]
+    del state["config"]["validation_fraction"]
+    torch.save({"format": "rhoscope-run", "version": 1, **state}, tmp_path / "old.pt")
+    payload = load_run(tmp_path / "old.pt")
+    assert payload["version"] == 2 and payload["config"].validation_fraction == 0.0
+    resumed = Trainer(payload["config"], digits, "cpu")
+    resumed.load_state_dict(payload)
+    resumed.step()
+    assert resumed.step_count == 6

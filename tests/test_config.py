@@ -18,7 +18,7 @@ def test_defaults_are_valid_and_round_trip():
     ({"beta": -1.0}, "beta", "0 <= beta <= 1000000"),
     ({"l1_weight": -0.1}, "l1_weight", "0 <= l1_weight"),
     ({"weight_decay": -1e-3}, "weight_decay", "0 <= weight_decay"),
-    ({"hidden_units": 0}, "hidden_units", "1 <= hidden_units <= 100000"),
+    ({"hidden_units": 0}, "hidden_units", "1 <= hidden_units <= 10000"),
     ({"lr": 0.0}, "lr", "0 < lr <= 1000"),
     ({"batch_size": 0}, "batch_size", "1 <="),
     ({"momentum": 1.0}, "momentum", "0 <= momentum < 1"),

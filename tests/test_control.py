@@ -118,7 +118,7 @@ def test_bad_update_reports_an_error_and_keeps_running(loop):
     recorder.wait(lambda: loop.trainer.step_count == 1)
 
 
-def test_an_exception_in_a_step_pauses_and_reaches_the_listener(loop):
+def test_an_exception_in_a_side_task_reaches_the_listener_and_the_run_goes_on(loop):
     loop, recorder = loop
 
     def explode():
@@ -131,6 +131,28 @@ def test_an_exception_in_a_step_pauses_and_reaches_the_listener(loop):
     assert "Traceback" in details
     loop.step_once()
     recorder.wait(lambda: loop.trainer.step_count == 1)
+
+
+def test_an_exception_in_a_step_pauses_and_keeps_the_run(loop):
+    loop, recorder = loop
+    trainer = loop.trainer
+    real_step = trainer.step
+    calls = []
+
+    def failing_step():
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("CUDA error: device-side assert")
+        real_step()
+
+    trainer.step = failing_step
+    loop.resume()
+    recorder.wait(lambda: recorder.errors)
+    recorder.wait(lambda: loop.state == PAUSED)
+    assert recorder.errors[0][0] == "RuntimeError: CUDA error: device-side assert"
+    assert loop.trainer is trainer and trainer.step_count == 4
+    loop.step_once()
+    recorder.wait(lambda: trainer.step_count == 5)
 
 
 def test_slow_motion_limits_the_step_rate(loop):

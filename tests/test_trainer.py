@@ -190,11 +190,10 @@ def test_snapshot_measures(digits):
     h = 25
     assert snapshot.l0_mean == pytest.approx(h * (1 - snapshot.fraction_near_zero))
     assert 0 <= snapshot.fraction_near_zero <= 1
-    assert snapshot.histogram_counts.sum() == 50 * h
-    assert snapshot.histogram_edges[0] == -1 and snapshot.histogram_edges[-1] == 1
-    assert snapshot.explained_variance <= 1
-    assert snapshot.samples_per_second > 0
     full = snapshot.full
+    assert full.histogram_counts.sum() == len(trainer.dataset) * h
+    assert full.histogram_edges[0] == -1 and full.histogram_edges[-1] == 1
+    assert snapshot.samples_per_second > 0
     assert full is not None and full.rho_hat.shape == (h,)
     # full-data rho_hat by hand
     with torch.no_grad():
@@ -271,3 +270,83 @@ def test_lbfgs_keeps_descending_one_iteration_per_step(digits):
         losses.append(trainer.last_row()["total"])
     assert all(b < a for a, b in zip(losses, losses[1:], strict=False)), losses
     assert losses[-1] < 0.9 * losses[10]
+
+
+def test_a_refused_reset_leaves_the_run_as_it_was(digits):
+    trainer = Trainer(small(), digits, "cpu")
+    for _ in range(3):
+        trainer.step()
+    model, config = trainer.model, trainer.config
+    with pytest.raises(ConfigError, match="batch_size = 128 is not allowed"):
+        trainer.reset(config.replace(samples=100, batch_size=128))  # 90 images to train on
+    assert trainer.model is model and trainer.config == config and trainer.step_count == 3
+    trainer.step()  # still trains
+    assert trainer.step_count == 4
+
+
+def test_changing_the_batch_size_keeps_the_epoch_count(digits):
+    trainer = Trainer(small(batch_size=100, validation_fraction=0.0), digits, "cpu")
+    for _ in range(3):
+        trainer.step()
+    assert trainer.epoch == pytest.approx(0.15)
+    trainer.update(batch_size=50)
+    trainer.step()
+    assert trainer.samples_seen == 350
+    assert trainer.epoch == pytest.approx(0.175)
+
+
+def test_kl_with_tanh_measures_sparsity_where_kl_puts_rest(digits):
+    """KL drives tanh units to a = -1 ((a+1)/2 = 0): that is 'off', not 'fully on'."""
+    trainer = Trainer(small(encoder_activation="tanh", penalty="kl"), digits, "cpu")
+    with torch.no_grad():
+        trainer.model.encoder_bias.fill_(-20.0)  # every unit at a = -1
+    trainer.step()
+    snapshot = trainer.snapshot()
+    assert snapshot.rho_hat_batch.max() < 0.01
+    assert snapshot.fraction_near_zero == pytest.approx(1.0)
+    assert snapshot.l0_mean == pytest.approx(0.0)
+    l1 = Trainer(small(encoder_activation="tanh", penalty="l1"), digits, "cpu")
+    with torch.no_grad():
+        l1.model.encoder_bias.fill_(-20.0)
+    l1.step()
+    assert l1.snapshot().fraction_near_zero == pytest.approx(0.0)  # |a| = 1: not zero
+
+
+def test_explained_variance_is_undefined_for_a_single_sample(digits):
+    trainer = Trainer(small(batch_size=1), digits, "cpu")
+    trainer.step()
+    assert np.isnan(trainer.snapshot().explained_variance)
+
+
+def test_a_rollback_restores_the_batch_order(digits):
+    trainer = Trainer(small(optimizer="sgd", lr=1.0, momentum=0.0, penalty="none",
+                            decoder_activation="identity", encoder_activation="relu",
+                            batch_size=100, validation_fraction=0.0), digits, "cpu")
+    for _ in range(32):
+        trainer.step()
+    order = trainer._order.clone()
+    cursor = trainer._cursor
+    trainer.update(lr=1000.0)
+    with pytest.raises(DivergenceError):
+        for _ in range(64):
+            trainer.step()
+    assert torch.equal(trainer._order, order) and trainer._cursor == cursor
+
+
+def test_validation_is_measured_now_and_then_on_held_out_images(digits):
+    dataset = load_dataset("digits", samples=2000, data_seed=3, validation_fraction=0.1)
+    assert len(dataset) == 1800 and dataset.validation.shape == (200, 784)
+    trainer = Trainer(small(), dataset, "cpu")
+    for _ in range(200):  # 10,000 samples: due every 20 x 200 = 4000
+        trainer.step()
+    history = trainer.snapshot().validation_history
+    assert 2 <= len(history) <= 4
+    with torch.no_grad():
+        held_out = torch.from_numpy(np.array(dataset.validation))
+        _, x_hat = trainer.model(held_out)
+        expected = 0.5 * ((x_hat - held_out) ** 2).sum() / len(held_out)
+    trainer._validated_at = -1e9
+    trainer.step()
+    trainer.flush()
+    assert trainer.validation_history.arrays().mean[-1, 0] == pytest.approx(
+        float(expected), rel=0.05)  # one step later: nearly the same weights

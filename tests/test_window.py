@@ -277,5 +277,8 @@ def test_the_real_mnist_files_can_be_chosen(qtbot, tmp_path, mnist_dir, monkeypa
     combo.setCurrentIndex(combo.findData("mnist"))
     combo.activated.emit(combo.currentIndex())
     qtbot.waitUntil(lambda: window._painted.config.dataset == "mnist", timeout=20000)
-    assert window._painted.dataset_size == 1500  # the configured samples of the 10k file
+    # a new data set takes all its images: the 10k test file, 10% held out
+    assert window._painted.dataset_size == 9000
+    assert "held out" in window.controls.data_info.text()
+    assert window.controls.preview.pixmap() is not None
     window.close()

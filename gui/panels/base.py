@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
-
-from core.snapshot import Snapshot
-
-
-class SnapshotView(Protocol):
-    def show_snapshot(self, snapshot: Snapshot) -> None: ...
 
 
 class Panel(QWidget):

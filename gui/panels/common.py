@@ -10,7 +10,23 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
+from core.config import BOUNDED_ACTIVATIONS
+from core.snapshot import Snapshot
 from gui import theme
+
+#: rho-hat for rich text: the combining hat only renders reliably in italics.
+RHO_HAT = "<i>ρ̂</i>"
+#: How a unit is drawn: as usual, dead (never left rest), or saturated (rho_hat high).
+NORMAL, DEAD, SATURATED = 0, 1, 2
+
+
+def unit_categories(snapshot: Snapshot, rho_hat: np.ndarray) -> np.ndarray:
+    """NORMAL, DEAD or SATURATED per unit (int8); saturation needs a bounded activation."""
+    categories = np.zeros(len(rho_hat), np.int8)
+    if snapshot.config.encoder_activation in BOUNDED_ACTIVATIONS:
+        categories[np.asarray(rho_hat) > snapshot.saturated_above] = SATURATED
+    categories[np.asarray(snapshot.dead_units, bool)] = DEAD
+    return categories
 
 TITLE_POINT_SIZE = 13
 GRAY = pg.ColorMap(pos=[0.0, 1.0], color=[(0, 0, 0), (255, 255, 255)])

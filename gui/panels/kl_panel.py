@@ -18,18 +18,21 @@ from core.penalties import kl_divergence_curve, kl_gradient_curve
 from core.snapshot import Snapshot
 from gui import theme
 from gui.panels.base import Panel
-from gui.panels.common import format_number, title_label, use_dark_palette
+from gui.panels.common import (
+    RHO_HAT,
+    format_number,
+    title_label,
+    unit_categories,
+    use_dark_palette,
+)
 
 CURVE = theme.LOSS_COLOURS["penalty"]
 REFERENCE = "#7f8a96"  # the KL curve shown for reference when no penalty is active
-BOUNDED_ACTIVATIONS = ("sigmoid", "tanh")
-RHO_HAT = "<i>ρ̂</i>"  # the combining hat only renders reliably in italics
 POINT_SIZE = 9
 #: The y range shows KL over this rho_hat interval (KL grows without bound at 0 and 1).
 KL_VIEW = (0.005, 0.995)
 #: The gradient axis is scaled to show beta * dKL/drho_hat over this interval.
 GRADIENT_VIEW = (0.01, 0.9)
-NORMAL, DEAD, SATURATED = 0, 1, 2
 #: The relu axis never shrinks below this (all units dead would give a zero-width axis).
 RELU_MIN_TOP = 0.5
 
@@ -213,16 +216,9 @@ class PenaltyCurvePanel(Panel):
         self._curve_key = self._range_key = None
         self._relu_top = 0.0
 
-    def _categories(self, snapshot: Snapshot) -> np.ndarray:
-        categories = np.zeros(snapshot.hidden_units, np.int8)
-        if snapshot.config.encoder_activation in BOUNDED_ACTIVATIONS:
-            categories[snapshot.rho_hat_ema > snapshot.saturated_above] = SATURATED
-        categories[np.asarray(snapshot.dead_units, bool)] = DEAD
-        return categories
-
     def _set_points(self, x: np.ndarray, y: np.ndarray, snapshot: Snapshot) -> None:
         self.points.setData(x=x, y=y, data=np.arange(len(x)),
-                            brush=self._brushes[self._categories(snapshot)])
+                            brush=self._brushes[unit_categories(snapshot, snapshot.rho_hat_ema)])
 
     # KL -----------------------------------------------------------------------------
 
@@ -268,9 +264,8 @@ class PenaltyCurvePanel(Panel):
             low, high = -1.0, 1.0
         elif activation == "sigmoid":
             low, high = 0.0, 1.0
-        else:  # relu: up to the largest activation seen, growing in 1-2-5 steps
-            seen = max(float(snapshot.histogram_edges[-1]), float(snapshot.mean_abs_batch.max(
-                initial=0.0)))
+        else:  # relu: up to the largest unit's mean |a|, growing in 1-2-5 steps
+            seen = float(snapshot.mean_abs_batch.max(initial=0.0))
             self._relu_top = max(self._relu_top, nice_ceiling(seen), RELU_MIN_TOP)
             low, high = 0.0, self._relu_top
         if self._curve_key != ("l1", weight, low, high):

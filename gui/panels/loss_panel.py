@@ -23,13 +23,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.objective import LOSS_TERMS
 from core.snapshot import Snapshot
 from gui import theme
 from gui.panels.base import Panel
 from gui.panels.common import format_number, title_label, use_dark_palette
 
-#: The loss terms, in core.objective.LOSS_TERMS (and history column) order.
-TERMS = ("total", "reconstruction", "penalty", "weight_decay")
+#: The loss terms, in history column order.
+TERMS = LOSS_TERMS
 #: Short names for the heading line.
 HEADING_NAMES = {"total": "loss", "reconstruction": "reconstruction", "penalty": "penalty",
                  "weight_decay": "decay"}
@@ -160,6 +161,13 @@ class LossPanel(Panel):
         }
         for z, term in enumerate(reversed(TERMS)):
             self.curves[term].setZValue(10 + z)  # the total on top
+        # The reconstruction error on held-out images: dashed, in the reconstruction's
+        # colour, so over-fitting shows as the two curves parting.
+        self.validation_curve = self.plot.plot(
+            pen=theme.pen(theme.LOSS_COLOURS["reconstruction"], Qt.PenStyle.DashLine),
+            symbol="o", symbolSize=4, symbolPen=None,
+            symbolBrush=theme.brush(theme.LOSS_COLOURS["reconstruction"]))
+        self.validation_curve.setZValue(20)
 
         self._build_layout()
         self.log_checkbox.toggled.connect(self.set_log_scale)
@@ -266,6 +274,12 @@ class LossPanel(Panel):
             self.envelope_high.setData(steps, self._displayable(history.maximum[:, column]))
         for item in (self.envelope, self.envelope_low, self.envelope_high):
             item.setVisible(show_envelope)
+        held_out = snapshot.validation_history
+        if len(held_out):
+            self.validation_curve.setData(np.asarray(held_out.step_last, np.float64),
+                                          self._displayable(held_out.column("reconstruction")))
+        else:
+            self.validation_curve.setData([], [])
         self.title_label.setText(self._heading_text(snapshot, present))
 
     def _displayable(self, values: np.ndarray) -> np.ndarray:
@@ -306,4 +320,9 @@ class LossPanel(Panel):
         parts = [coloured(term) for term in TERMS[1:] if term in present]
         total = coloured("total")
         equation = f"{total} = {' + '.join(parts)}" if parts else total
-        return f"step <b>{snapshot.step:,}</b> · {equation}"
+        held_out = snapshot.validation_reconstruction
+        validation = ""
+        if held_out is not None:
+            validation = (f' · <span style="color:{theme.LOSS_COLOURS["reconstruction"]}">'
+                          f"held out <b>{format_number(held_out)}</b></span>")
+        return f"step <b>{snapshot.step:,}</b> · {equation}{validation}"

@@ -13,10 +13,20 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from core.config import BOUNDED_ACTIVATIONS
 from core.snapshot import Snapshot
 from gui import theme
 from gui.panels.base import Panel
-from gui.panels.common import format_number, title_label, use_dark_palette
+from gui.panels.common import (
+    DEAD,
+    NORMAL,
+    RHO_HAT,
+    SATURATED,
+    format_number,
+    title_label,
+    unit_categories,
+    use_dark_palette,
+)
 
 BAR_WIDTH = 0.8
 #: Room below zero for the dead/saturated markers, as a fraction of the top.
@@ -25,10 +35,6 @@ MARKER_SIZE = 9
 #: Values of the combo box, in its order.
 SOURCES = ("ema", "batch")
 SOURCE_LABELS = {"ema": "running average", "batch": "this batch"}
-NORMAL, DEAD, SATURATED = 0, 1, 2
-BOUNDED_ACTIVATIONS = ("sigmoid", "tanh")
-#: rho-hat for rich text: the combining hat only renders reliably in italics.
-RHO_HAT = "<i>ρ̂</i>"
 
 
 def swatch(colour: str, text: str) -> str:
@@ -193,10 +199,7 @@ class RhoPanel(Panel):
             values = snapshot.rho_hat_batch if batch else snapshot.rho_hat_ema
         values = np.asarray(values, np.float32)
         rho_hat = snapshot.rho_hat_batch if batch else snapshot.rho_hat_ema
-        categories = np.zeros(len(values), np.int8)
-        if config.encoder_activation in BOUNDED_ACTIVATIONS:
-            categories[np.asarray(rho_hat) > snapshot.saturated_above] = SATURATED
-        categories[np.asarray(snapshot.dead_units, bool)] = DEAD
+        categories = unit_categories(snapshot, rho_hat)
         self.values, self.categories = values, categories
 
         count = len(values)
