@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -26,7 +27,7 @@ from core.config import FIELDS, ConfigError, TrainConfig, check_batch_size
 from core.presets import PRESETS
 
 CUSTOM = "custom"
-PREVIEW_WIDTH = 260
+PREVIEW_WIDTH = 200
 
 #: Human names for the choices a lecturer sees.
 CHOICE_LABELS = {
@@ -161,6 +162,7 @@ class ControlPanel(QWidget):
         form.addRow("", self.data_info)
         self.preview = QLabel()
         self.preview.setObjectName("data_preview")
+        self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.preview.setToolTip("A few images of the data set")
         form.addRow("", self.preview)
         for name in ("samples", "validation_fraction", "patch_size", "image_size",

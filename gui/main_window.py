@@ -137,8 +137,9 @@ class MainWindow(QMainWindow):
 
         screen = QGuiApplication.primaryScreen()
         available = screen.availableGeometry() if screen is not None else None
-        width = min(1680, available.width()) if available else 1600
-        height = min(1050, available.height()) if available else 900
+        # Leave room for the window frame and a task bar.
+        width = min(1680, int(available.width() * 0.98)) if available else 1600
+        height = min(1050, int(available.height() * 0.94)) if available else 900
         self.resize(width, height)
         geometry, state = settings.geometry(), settings.window_state()
         if geometry is not None:
