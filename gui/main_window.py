@@ -39,6 +39,7 @@ from gui.banner import Banner
 from gui.controls import CUSTOM, ControlPanel
 from gui.download_dialog import DownloadDialog
 from gui.panels.base import Panel
+from gui.panels.common import LiveLabel
 from gui.panels.kl_panel import PenaltyCurvePanel
 from gui.panels.loss_panel import LossPanel
 from gui.panels.mosaic_panel import MosaicPanel
@@ -50,6 +51,10 @@ from gui.unit_inspector import UnitInspector
 from gui.worker import TrainingWorker
 
 DEFAULT_REDRAW_HZ = {"cpu": 10, "cuda": 30, "mps": 30}
+STATUS_TEXT = "#202020"
+#: Panels that refresh at most PLOT_MAX_HZ while training runs (see MainWindow.paint).
+THROTTLED_PANELS = ("LossPanel", "RhoPanel", "PenaltyCurvePanel")
+PLOT_MAX_HZ = 4.0
 #: Data sets read from a file or folder the user picks.
 OWN_DATA = ("folder", "npz")
 #: Words in a worker's error that mean the data could not be loaded.
@@ -108,6 +113,7 @@ class MainWindow(QMainWindow):
         self.unit_history = UnitHistory()
         self.inspector: UnitInspector | None = None
         self._resync_controls = False
+        self._panel_painted_at: dict[str, float] = {}
 
         self.worker = TrainingWorker(config, self._device, self._make_trainer, self)
         self.worker.snapshotReady.connect(self._on_snapshot)
@@ -277,13 +283,14 @@ class MainWindow(QMainWindow):
         evaluate.triggered.connect(lambda: self.worker.request_snapshot(full=True))
 
     def _build_status_bar(self) -> None:
-        self.status_labels: dict[str, QLabel] = {}
+        self.status_labels: dict[str, LiveLabel] = {}
         # Fixed widths: numbers that change ten times a second must not relayout the bar.
         widest = {"state": "running", "device": "device cuda:0", "step": "step 00,000,000",
                   "epoch": "epoch 00000.00", "speed": "000,000 samples/s",
                   "redraw": "redraw 00.0 Hz · 0000 ms behind"}
+        point_size = self.font().pointSize()
         for name, sample in widest.items():
-            label = QLabel()
+            label = LiveLabel(point_size=point_size, colour=STATUS_TEXT)
             label.setObjectName(f"status_{name}")
             label.setFixedWidth(label.fontMetrics().horizontalAdvance(sample) + 16)
             self.statusBar().addPermanentWidget(label)
@@ -564,10 +571,24 @@ class MainWindow(QMainWindow):
             self.worker.request_snapshot()
 
     def paint(self, snapshot: Snapshot) -> None:
-        """Update every visible panel from one snapshot."""
+        """Update every visible panel from one snapshot.
+
+        While training runs, the plots (loss, bars, penalty curve) refresh at most
+        PLOT_MAX_HZ: every repaint holds the interpreter lock that the training thread
+        needs between its kernels, and curves read fine at a few frames a second, while
+        the weight mosaic and the reconstructions follow every frame.  A paused run's
+        snapshots (after Step, Reset, a change) update everything at once.
+        """
+        now = time.monotonic()
+        throttle = self._state == "running"
         for name, panel in self.panels.items():
-            if not self.docks[name].isHidden():
-                panel.show_snapshot(snapshot)
+            if self.docks[name].isHidden():
+                continue
+            if (throttle and name in THROTTLED_PANELS
+                    and now - self._panel_painted_at.get(name, 0.0) < 1.0 / PLOT_MAX_HZ):
+                continue
+            self._panel_painted_at[name] = now
+            panel.show_snapshot(snapshot)
         if self._painted is None or snapshot.step != self._painted.step:
             self.unit_history.append(snapshot.step, snapshot.rho_hat_ema,
                                      snapshot.near_zero_ema)

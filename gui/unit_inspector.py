@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from core.snapshot import Snapshot
 from gui import theme
-from gui.panels.common import ImageCanvas, title_label, use_dark_palette
+from gui.panels.common import ImageCanvas, caption_label, use_dark_palette
 from gui.panels.mosaic_panel import WEIGHT_LEVELS
 from gui.panels.reconstruction_panel import PIXEL_LEVELS, image_grid
 from gui.unit_history import UnitHistory
@@ -63,15 +63,15 @@ class UnitInspector(QDialog):
         self._requested_since_hide = False  # so opening after show_unit does not ask twice
         self._top_unit: int | None = None  # the unit whose top inputs are on show
 
-        self.header = title_label("no unit selected")
+        self.header = caption_label("no unit selected")
         header_font = self.header.font()
         header_font.setPointSize(15)
         header_font.setBold(True)
         self.header.setFont(header_font)
         self.header.setTextFormat(Qt.TextFormat.RichText)
 
-        self.encoder_caption = title_label("encoder: its input weights")
-        self.decoder_caption = title_label("decoder: its output weights")
+        self.encoder_caption = caption_label("encoder: its input weights")
+        self.decoder_caption = caption_label("decoder: its output weights")
         for caption in (self.encoder_caption, self.decoder_caption):
             caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.encoder_canvas = ImageCanvas()
@@ -104,7 +104,7 @@ class UnitInspector(QDialog):
         self.target_curve.hide()
         self._legend_names: dict[pg.PlotDataItem, str] = {}  # optional curves now listed
 
-        self.top_caption = title_label("Inputs that activate it most")
+        self.top_caption = caption_label("Inputs that activate it most")
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setFont(self.top_caption.font())
         self.refresh_button.clicked.connect(self.refresh_top_inputs)

@@ -61,18 +61,20 @@ def test_space_starts_and_pauses_and_every_panel_moves(window, qtbot):
     press(window, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: window.state == "running", timeout=5000)
     qtbot.waitUntil(lambda: window._painted.step > 40, timeout=20000)
+    mosaic = window.panels["MosaicPanel"]
+    assert mosaic.image_items["encoder"].image is not None
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "paused", timeout=5000)
+    qtbot.waitUntil(lambda: window._painted.step == window.worker.loop.trainer.step_count,
+                    timeout=5000)
     snapshot = window._painted
-    # each panel shows this snapshot's numbers
+    # pausing shows the step it stopped at in every panel, with this snapshot's numbers
     loss = window.panels["LossPanel"]
     y = loss.curves["total"].yData  # the data as given (the display may be log10 of it)
     assert len(y) > 0 and y[-1] == pytest.approx(snapshot.history.column("total")[-1])
     rho = window.panels["RhoPanel"]
     np.testing.assert_allclose(np.sort(rho.bars.opts["height"]),
                                np.sort(snapshot.rho_hat_ema), rtol=1e-6)
-    mosaic = window.panels["MosaicPanel"]
-    assert mosaic.image_items["encoder"].image is not None
-    press(window, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: window.state == "paused", timeout=5000)
     step = trainer(window).step_count
     qtbot.wait(300)
     assert trainer(window).step_count == step
@@ -282,3 +284,23 @@ def test_the_real_mnist_files_can_be_chosen(qtbot, tmp_path, mnist_dir, monkeypa
     assert "held out" in window.controls.data_info.text()
     assert window.controls.preview.pixmap() is not None
     window.close()
+
+
+def test_plots_refresh_at_a_bounded_rate_while_the_mosaic_follows_every_frame(window, qtbot):
+    from gui.main_window import PLOT_MAX_HZ
+
+    calls = {"MosaicPanel": [], "LossPanel": []}
+    for name, seen in calls.items():
+        panel = window.panels[name]
+        original = panel.show_snapshot
+        panel.show_snapshot = lambda s, original=original, seen=seen: (seen.append(s.step),
+                                                                       original(s))
+    window.redraw_spin.setValue(20)
+    press(window, Qt.Key.Key_Space)
+    qtbot.wait(2000)
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "paused", timeout=5000)
+    qtbot.wait(200)
+    assert len(calls["MosaicPanel"]) >= 2 * len(calls["LossPanel"]) - 2
+    assert len(calls["LossPanel"]) <= 2.5 * PLOT_MAX_HZ + 2
+    assert calls["LossPanel"][-1] == calls["MosaicPanel"][-1]  # pausing shows everything

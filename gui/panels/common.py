@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from core.config import BOUNDED_ACTIVATIONS
@@ -47,21 +47,68 @@ def use_dark_palette(widget: QWidget) -> None:
     widget.setAutoFillBackground(True)
 
 
-def title_label(text: str = "", lines: int = 1) -> QLabel:
-    """A caption readable from the back row (large, high contrast).
+class LiveLabel(QWidget):
+    """Rich text that changes ten times a second without ever asking for a new layout.
 
-    Its size never depends on its text: live numbers change it ten times a second, and
-    a label that asked for a new layout each time would repaint its whole panel.
+    A QLabel re-lays out its parent at every new text (its size hint may change), which
+    repaints the whole dock several times per frame; this widget has a fixed height, takes
+    the width the layout gives it, and only repaints itself.  API like QLabel's: setText,
+    text.
     """
+
+    def __init__(self, text: str = "", lines: int = 1, point_size: int = TITLE_POINT_SIZE,
+                 colour: str = theme.FOREGROUND, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        font = self.font()
+        font.setPointSize(point_size)
+        self.setFont(font)
+        self._document = QTextDocument()
+        self._document.setDefaultFont(font)
+        self._document.setDocumentMargin(0)
+        self._document.setDefaultStyleSheet(f"body {{ color: {colour}; }}")
+        self._colour = colour
+        self._text = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 6)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        if text == self._text:
+            return
+        self._text = text
+        self._document.setHtml(f'<body style="color:{self._colour}">{text}</body>')
+        self.update()
+
+    def text(self) -> str:
+        return self._text
+
+    def setTextFormat(self, _format: Qt.TextFormat) -> None:
+        """Always rich text (kept so it can stand where a QLabel stood)."""
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setClipRect(self.rect())
+        painter.translate(4, 2)
+        self._document.setTextWidth(-1)
+        self._document.drawContents(painter)
+        painter.end()
+
+
+def caption_label(text: str = "") -> QLabel:
+    """A large, high-contrast caption that wraps (for text that seldom changes)."""
     label = QLabel(text)
     font = label.font()
     font.setPointSize(TITLE_POINT_SIZE)
     label.setFont(font)
+    label.setWordWrap(True)
     label.setContentsMargins(4, 2, 4, 2)
     label.setStyleSheet(f"color: {theme.FOREGROUND};")
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-    label.setFixedHeight(label.fontMetrics().lineSpacing() * lines + 6)
     return label
+
+
+def title_label(text: str = "", lines: int = 1) -> LiveLabel:
+    """A caption readable from the back row (large, high contrast) that changes cheaply."""
+    return LiveLabel(text, lines)
 
 
 class ElidedLabel(QLabel):
