@@ -15,16 +15,18 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.checkpoint import save_run
 from core.config import DATA_FIELDS, ConfigError, TrainConfig
+from core.errors import DivergenceError
 from core.snapshot import Snapshot
-from core.trainer import DivergenceError, Trainer
+
+if TYPE_CHECKING:  # torch loads in the training thread, so a window can show first
+    from core.trainer import Trainer
 
 PAUSED, RUNNING, STOPPED = "paused", "running", "stopped"
 
-TrainerFactory = Callable[[TrainConfig, str], Trainer]
+TrainerFactory = Callable[[TrainConfig, str], "Trainer"]
 
 
 class LoopListener:
@@ -46,7 +48,7 @@ class TrainingLoop:
                  factory: TrainerFactory | None = None,
                  listener: LoopListener | None = None) -> None:
         self.listener = listener or LoopListener()
-        self._factory = factory or (lambda cfg, dev: Trainer.create(cfg, dev))
+        self._factory = factory or _create_trainer
         self._config = config
         self._device = device
         self._commands: queue.SimpleQueue[tuple[str, tuple]] = queue.SimpleQueue()
@@ -189,7 +191,7 @@ class TrainingLoop:
         elif name == "save" and self.trainer is not None:
             path = args[0]
             self._guarded(lambda: self.listener.on_result(
-                "saved", str(save_run(path, self.trainer.state_dict()))), pause=False)
+                "saved", str(_save(path, self.trainer))), pause=False)
 
     def _reset(self, config: TrainConfig | None, device: str | None) -> None:
         config = config or self._config
@@ -241,6 +243,18 @@ class TrainingLoop:
     def _set_state(self, state: str) -> None:
         self._state = state
         self.listener.on_state(state)
+
+
+def _create_trainer(config: TrainConfig, device: str) -> Trainer:
+    from core.trainer import Trainer
+
+    return Trainer.create(config, device)
+
+
+def _save(path: str, trainer: Trainer) -> object:
+    from core.checkpoint import save_run
+
+    return save_run(path, trainer.state_dict())
 
 
 def run_in_thread(loop: TrainingLoop) -> threading.Thread:

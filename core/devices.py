@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from core.config import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def available_devices() -> list[str]:
     """Devices usable on this machine, best first (``cpu`` is always last)."""
+    import torch  # here, not at import: the window shows before torch has loaded
+
     found = []
     if torch.cuda.is_available():
         found.append("cuda")
@@ -23,6 +28,8 @@ def available_devices() -> list[str]:
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks the best present device; asking for an absent one is an error."""
+    import torch
+
     name = name.strip().lower()
     if name not in DEVICE_CHOICES:
         raise ConfigError("device", f"device = {name!r} is not allowed: one of "

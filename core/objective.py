@@ -17,9 +17,6 @@ from core.penalties import (
     weight_decay_penalty,
 )
 
-#: Order of the loss terms in every recorded row and history column.
-LOSS_TERMS = ("total", "reconstruction", "penalty", "weight_decay")
-
 
 @dataclass
 class Evaluation:

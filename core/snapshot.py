@@ -10,6 +10,9 @@ import numpy as np
 from core.config import TrainConfig
 from core.history import HistoryArrays
 
+#: Order of the loss terms in every recorded row and history column.
+LOSS_TERMS = ("total", "reconstruction", "penalty", "weight_decay")
+
 
 def frozen(array: np.ndarray) -> np.ndarray:
     """A read-only array that owns its data (so no one can change a snapshot)."""

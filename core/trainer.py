@@ -20,6 +20,7 @@ import torch
 from core.config import DATA_FIELDS, ConfigError, TrainConfig, check_batch_size
 from core.data import Dataset, load_for_config
 from core.devices import resolve_device
+from core.errors import DivergenceError
 from core.history import DecimatingHistory
 from core.metrics import (
     MetricSettings,
@@ -29,8 +30,8 @@ from core.metrics import (
     explained_variance,
 )
 from core.model import SparseAutoencoder
-from core.objective import LOSS_TERMS, Evaluation, evaluate
-from core.snapshot import FullEvaluation, LossValues, Snapshot, frozen
+from core.objective import Evaluation, evaluate
+from core.snapshot import LOSS_TERMS, FullEvaluation, LossValues, Snapshot, frozen
 
 #: Columns of every per-step row: the loss terms, then the sparsity of that batch.
 ROW_COLUMNS = (*LOSS_TERMS, "rho_hat_mean", "fraction_near_zero")
@@ -43,17 +44,6 @@ VALIDATION_INTERVAL = 20
 #: ``validation`` being the held-out reconstruction measured at the last of those steps
 #: (or None).
 RowSink = Callable[[np.ndarray, np.ndarray, np.ndarray, float | None], None]
-
-
-class DivergenceError(ArithmeticError):
-    """The loss or the weights stopped being finite; the trainer rolled back."""
-
-    def __init__(self, step: int, restored_step: int) -> None:
-        super().__init__(
-            f"training diverged at step {step} (loss or weights became NaN or infinite); "
-            f"restored the weights of step {restored_step}. Lower the learning rate and resume.")
-        self.step = step
-        self.restored_step = restored_step
 
 
 def _dtype(name: str) -> torch.dtype:

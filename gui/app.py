@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import sys
+import time
 from typing import NoReturn
 
 
@@ -29,11 +32,19 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+#: Set (to anything) to print start-up timings as JSON on stderr and quit after the first
+#: painted snapshot; benchmarks/bench_startup.py uses it.
+STARTUP_REPORT_ENV = "RHOSCOPE_STARTUP_REPORT"
+
+
 def main(argv: list[str] | None = None) -> int:
+    marks = {"main": time.perf_counter()}
     args = _parse(sys.argv[1:] if argv is None else argv)
 
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
+
+    marks["qt imported"] = time.perf_counter()
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Rhoscope")
@@ -48,9 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         store = QSettings(args.settings, QSettings.Format.IniFormat)
     else:
         store = QSettings()
+    marks["app imported"] = time.perf_counter()
     window = MainWindow(AppSettings(store), data_dir=args.data_dir, device=args.device,
                         preset=args.preset)
     window.show()
+    marks["window shown"] = time.perf_counter()
+    if os.environ.get(STARTUP_REPORT_ENV):
+        _report_startup(window, marks)
 
     # Ctrl+C in the terminal and SIGTERM close the window cleanly (the worker stops and
     # the settings are saved).  Python runs signal handlers only between bytecodes, so a
@@ -64,3 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start(200)
     return app.exec()
+
+
+def _report_startup(window, marks: dict[str, float]) -> None:
+    """Print when the window answered its first event and when it painted its first
+    snapshot, then close it."""
+    from PySide6.QtCore import QTimer
+
+    def responsive() -> None:
+        marks["responsive"] = time.perf_counter()
+
+    def check_painted() -> None:
+        if window._painted is None:
+            QTimer.singleShot(10, check_painted)
+            return
+        marks["first snapshot painted"] = time.perf_counter()
+        print(json.dumps({name: value - marks["main"] for name, value in marks.items()}),
+              file=sys.stderr)
+        window.close()
+
+    QTimer.singleShot(0, responsive)
+    QTimer.singleShot(0, check_painted)

@@ -268,6 +268,13 @@ class ControlPanel(QWidget):
         """Batch sizes are checked against the data actually loaded."""
         self._dataset_size = size
 
+    def set_devices(self, devices: list[str], current: str) -> None:
+        """The devices present (known once torch has loaded), ``current`` selected."""
+        self.device_combo.clear()
+        for name in ["auto", *devices]:
+            self.device_combo.addItem(name, name)
+        self.set_device(current)
+
     def set_device(self, device: str) -> None:
         self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(device)))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer
@@ -34,7 +35,6 @@ from core.data.families import FAMILIES
 from core.devices import available_devices
 from core.presets import PRESETS
 from core.snapshot import Snapshot
-from core.trainer import Trainer
 from gui.banner import Banner
 from gui.controls import CUSTOM, ControlPanel
 from gui.download_dialog import DownloadDialog
@@ -49,6 +49,9 @@ from gui.settings import SPEEDS, AppSettings
 from gui.unit_history import UnitHistory
 from gui.unit_inspector import UnitInspector
 from gui.worker import TrainingWorker
+
+if TYPE_CHECKING:
+    from core.trainer import Trainer
 
 DEFAULT_REDRAW_HZ = {"cpu": 10, "cuda": 30, "mps": 30}
 STATUS_TEXT = "#202020"
@@ -94,9 +97,10 @@ class MainWindow(QMainWindow):
         self._own_data: dict[str, str] = settings.own_data
         self._download_dialog: DownloadDialog | None = None
         self._shown_data = ""
-        self._devices = available_devices()
-        saved_device = device or settings.device
-        self._device = saved_device if saved_device in ["auto", *self._devices] else "auto"
+        # Which accelerators exist is asked of torch, which loads in the training thread
+        # so that the window shows at once; until the first snapshot only the CPU is known.
+        self._devices = ["cpu"]
+        self._device = device or settings.device or "auto"
 
         preset_name, config = settings.run_settings()
         if preset is not None:
@@ -136,8 +140,7 @@ class MainWindow(QMainWindow):
 
         self.redraw_timer = QTimer(self)
         self.redraw_timer.timeout.connect(self._on_redraw_tick)
-        device_type = self._resolved_device_type()
-        self.set_redraw_rate(settings.redraw_hz or DEFAULT_REDRAW_HZ.get(device_type, 10))
+        self.set_redraw_rate(settings.redraw_hz or DEFAULT_REDRAW_HZ["cpu"], remember=False)
         self.speed_combo.setCurrentIndex(settings.speed_index)
         self._on_speed(settings.speed_index)
 
@@ -247,7 +250,7 @@ class MainWindow(QMainWindow):
         self.redraw_spin.setSuffix(" Hz")
         self.redraw_spin.setToolTip("How often the panels are redrawn (and snapshots taken); "
                                     "every redraw costs the trainer a little CPU")
-        self.redraw_spin.valueChanged.connect(self.set_redraw_rate)
+        self.redraw_spin.valueChanged.connect(lambda hz: self.set_redraw_rate(hz))
         bar.addWidget(self.redraw_spin)
 
     def _build_menus(self) -> None:
@@ -300,7 +303,11 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ data & devices
 
     def _make_trainer(self, config: TrainConfig, device: str) -> Trainer:
-        """Runs in the training thread (data loading included)."""
+        """Runs in the training thread (data loading, and the first import of torch)."""
+        from core.trainer import Trainer
+
+        if device not in ("auto", *available_devices()):
+            device = "auto"  # a saved device that is not here any more (the status bar says)
         return Trainer.create(config, device, self._data_path(config.dataset))
 
     def _data_path(self, dataset: str) -> str | None:
@@ -310,8 +317,14 @@ class MainWindow(QMainWindow):
             return self._own_data.get(dataset) or None
         return self._data_dir
 
-    def _resolved_device_type(self) -> str:
-        return self._devices[0] if self._device == "auto" else self._device
+    def _learn_devices(self, snapshot: Snapshot) -> None:
+        """Once torch is loaded: offer the devices present, and redraw at the running
+        device's default rate unless the user chose one."""
+        self._devices = available_devices()
+        self.controls.set_devices(self._devices, self._device)
+        if not self.settings.redraw_hz:
+            device_type = snapshot.device.split(":")[0]
+            self.set_redraw_rate(DEFAULT_REDRAW_HZ.get(device_type, 10), remember=False)
 
     def _fallback_to_digits(self, config: TrainConfig) -> tuple[TrainConfig, str]:
         """A data set that is not here: the built-in digits instead of failing."""
@@ -417,12 +430,16 @@ class MainWindow(QMainWindow):
 
         self.worker.call("top_inputs", top_inputs)
 
-    def set_redraw_rate(self, hz: float) -> None:
+    def set_redraw_rate(self, hz: float, remember: bool = True) -> None:
+        """Redraws (and snapshots) per second; ``remember``: the user's choice, kept across
+        launches (otherwise the device's default applies)."""
         hz = int(max(1, min(60, round(hz))))
-        if self.redraw_spin.value() != hz:
-            self.redraw_spin.setValue(hz)
+        self.redraw_spin.blockSignals(True)
+        self.redraw_spin.setValue(hz)
+        self.redraw_spin.blockSignals(False)
         self.redraw_timer.setInterval(int(1000 / hz))
-        self.settings.redraw_hz = hz
+        if remember:
+            self.settings.redraw_hz = hz
 
     def _on_speed(self, index: int) -> None:
         self.worker.set_speed(SPEEDS[index][1])
@@ -510,6 +527,8 @@ class MainWindow(QMainWindow):
         """Paint at once: snapshots only come as often as the redraw timer asks for them
         (or after a user's command), so this is the bounded redraw rate, with the least
         delay between the trainer's step and the screen."""
+        if self._snapshot is None:
+            self._learn_devices(snapshot)
         self._snapshot = snapshot
         self._snapshot_requested = 0.0
         if snapshot.full is not None:

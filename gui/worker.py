@@ -8,14 +8,16 @@ never touches a tensor and the worker never touches a widget.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
 from core.config import TrainConfig
 from core.control import STOPPED, LoopListener, TrainerFactory, TrainingLoop
 from core.snapshot import Snapshot
-from core.trainer import Trainer
+
+if TYPE_CHECKING:
+    from core.trainer import Trainer
 
 
 class _Bridge(QObject, LoopListener):

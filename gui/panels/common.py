@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette, QTextDocument
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QLabel, QLayout, QSizePolicy, QVBoxLayout, QWidget
 
 from core.config import BOUNDED_ACTIVATIONS
 from core.snapshot import Snapshot
@@ -92,6 +92,20 @@ class LiveLabel(QWidget):
         self._document.setTextWidth(-1)
         self._document.drawContents(painter)
         painter.end()
+
+
+def stack(panel: QWidget, *rows: QWidget | QLayout) -> None:
+    """The plot panels' layout: rows from top to bottom, the last one (the plot) taking
+    the height that is left."""
+    layout = QVBoxLayout(panel)
+    layout.setContentsMargins(6, 4, 6, 4)
+    layout.setSpacing(4)
+    for row in rows:
+        stretch = 1 if row is rows[-1] else 0
+        if isinstance(row, QLayout):
+            layout.addLayout(row, stretch)
+        else:
+            layout.addWidget(row, stretch)
 
 
 def caption_label(text: str = "") -> QLabel:

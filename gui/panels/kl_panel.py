@@ -12,15 +12,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QWidget
 
-from core.penalties import kl_divergence_curve, kl_gradient_curve
 from core.snapshot import Snapshot
 from gui import theme
 from gui.panels.base import Panel
 from gui.panels.common import (
     RHO_HAT,
     format_number,
+    stack,
     title_label,
     unit_categories,
     use_dark_palette,
@@ -149,12 +149,7 @@ class PenaltyCurvePanel(Panel):
         controls.setContentsMargins(0, 0, 0, 0)
         controls.addWidget(self.formula, stretch=1)
         controls.addWidget(self.gradient_checkbox)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 4, 6, 4)
-        layout.setSpacing(4)
-        layout.addWidget(self.title_label)
-        layout.addLayout(controls)
-        layout.addWidget(self.plot_widget, stretch=1)
+        stack(self, self.title_label, controls, self.plot_widget)
 
     # -- public controls -------------------------------------------------------------
 
@@ -223,6 +218,10 @@ class PenaltyCurvePanel(Panel):
     # KL -----------------------------------------------------------------------------
 
     def _draw_kl(self, snapshot: Snapshot) -> None:
+        # The one formula training uses; imported here because it brings torch, which the
+        # window must not wait for at start-up (the first snapshot has loaded it already).
+        from core.penalties import kl_divergence_curve, kl_gradient_curve
+
         config = snapshot.config
         rho, beta = float(config.rho), float(config.beta)
         if self._curve_key != ("kl", rho, beta):

@@ -19,15 +19,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSlider,
-    QVBoxLayout,
     QWidget,
 )
 
-from core.objective import LOSS_TERMS
-from core.snapshot import Snapshot
+from core.snapshot import LOSS_TERMS, Snapshot
 from gui import theme
 from gui.panels.base import Panel
-from gui.panels.common import format_number, title_label, use_dark_palette
+from gui.panels.common import format_number, stack, title_label, use_dark_palette
 
 #: The loss terms, in history column order.
 TERMS = LOSS_TERMS
@@ -195,12 +193,7 @@ class LossPanel(Panel):
         controls.addWidget(self.smoothing_value)
         controls.addSpacing(16)
         controls.addWidget(self.envelope_checkbox)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 4, 6, 4)
-        layout.setSpacing(4)
-        layout.addWidget(self.title_label)
-        layout.addLayout(controls)
-        layout.addWidget(self.plot_widget, stretch=1)
+        stack(self, self.title_label, controls, self.plot_widget)
 
     # -- public controls -------------------------------------------------------------
 

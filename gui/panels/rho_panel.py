@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QWidget
 
 from core.config import BOUNDED_ACTIVATIONS
 from core.snapshot import Snapshot
@@ -23,6 +23,7 @@ from gui.panels.common import (
     RHO_HAT,
     SATURATED,
     format_number,
+    stack,
     title_label,
     unit_categories,
     use_dark_palette,
@@ -134,13 +135,7 @@ class RhoPanel(Panel):
         controls.addWidget(self.source_combo)
         controls.addStretch(1)
         controls.addWidget(self.colour_key)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 4, 6, 4)
-        layout.setSpacing(4)
-        layout.addWidget(self.title_label)
-        layout.addWidget(self.detail)
-        layout.addLayout(controls)
-        layout.addWidget(self.plot_widget, stretch=1)
+        stack(self, self.title_label, self.detail, controls, self.plot_widget)
 
     # -- public controls -------------------------------------------------------------
 

@@ -1,0 +1,143 @@
+"""What the window costs: training speed with the studio open against headless, side by side.
+
+    python benchmarks/bench_gui.py [--seconds 10] [--rounds 3] [--preset kl-demo]
+
+In one process, alternating rounds: a headless trainer stepping in the main thread (the
+window idle and paused), then the window's own worker training with every panel drawing at
+the default redraw rate.  Reports the ratio of samples/s (target >= 85%), the redraw rate
+achieved, how old a snapshot is when painted (target < 150 ms), the event loop's lateness
+(a 10 ms timer; target p99 < 50 ms) and how long a click on Pause takes to stop training
+(target < 100 ms).  Offscreen unless $DISPLAY is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from core.data import load_for_config  # noqa: E402
+from core.trainer import Trainer  # noqa: E402
+
+
+def spin(app: QApplication, seconds: float) -> None:
+    """Run the event loop for ``seconds``."""
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.001)
+
+
+def headless_round(trainer: Trainer, seconds: float) -> float:
+    samples, started = trainer.samples_seen, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(16):
+            trainer.step()
+    trainer.flush()
+    return (trainer.samples_seen - samples) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--preset", default="kl-demo")
+    args = parser.parse_args()
+
+    app = QApplication.instance() or QApplication([])
+    from gui.main_window import MainWindow
+    from gui.settings import AppSettings
+    from gui.theme import configure_pyqtgraph
+
+    configure_pyqtgraph()
+    store = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(AppSettings(store), device="cpu", preset=args.preset)
+    window.resize(1600, 900)
+    window.show()
+    while window._painted is None:
+        spin(app, 0.05)
+    config = window.controls.applied
+    headless = Trainer(config, load_for_config(config), "cpu")
+    for _ in range(20):
+        headless.step()
+
+    lateness: list[float] = []
+    last_tick = [0.0]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        if last_tick[0]:
+            lateness.append(max(0.0, now - last_tick[0] - 0.010))
+        last_tick[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+
+    latencies: list[float] = []
+    original_paint = window.paint
+
+    def paint(snapshot) -> None:
+        original_paint(snapshot)
+        latencies.append(window.latency_ms)
+
+    window.paint = paint
+    stopped_at: list[float] = []
+    window.worker.stateChanged.connect(
+        lambda state: stopped_at.append(time.perf_counter()) if state == "paused" else None)
+
+    headless_rates, gui_rates, redraw_rates, pause_ms = [], [], [], []
+    print(f"preset {args.preset}: {config.hidden_units} units, batch {config.batch_size}, "
+          f"{config.optimizer}; redraw {window.redraw_spin.value()} Hz, "
+          f"{'X11' if os.environ.get('DISPLAY') else 'offscreen'}")
+    for round_ in range(args.rounds):
+        headless_rates.append(headless_round(headless, args.seconds))
+        trainer = window.worker.loop.trainer
+        window.toggle_training()
+        spin(app, 1.0)  # settle
+        samples, started = trainer.samples_seen, time.perf_counter()
+        paints = len(latencies)
+        last_tick[0] = 0.0
+        timer.start(10)
+        spin(app, args.seconds)
+        timer.stop()
+        elapsed = time.perf_counter() - started
+        gui_rates.append((trainer.samples_seen - samples) / elapsed)
+        redraw_rates.append((len(latencies) - paints) / elapsed)
+        clicked = time.perf_counter()
+        stopped_at.clear()
+        window.toggle_training()  # what a click on Pause does
+        while not stopped_at:
+            spin(app, 0.001)
+        pause_ms.append((stopped_at[0] - clicked) * 1000)
+        spin(app, 0.5)
+        print(f"round {round_ + 1}: headless {headless_rates[-1]:,.0f} samples/s, window "
+              f"{gui_rates[-1]:,.0f} samples/s ({gui_rates[-1] / headless_rates[-1]:.0%}), "
+              f"redraw {redraw_rates[-1]:.1f} Hz, pause took {pause_ms[-1]:.0f} ms")
+    window.close()
+
+    ratio = max(gui_rates) / max(headless_rates)
+    late = sorted(lateness)
+    p99 = late[int(0.99 * (len(late) - 1))] * 1000 if late else 0.0
+    print(f"\nwindow / headless: {ratio:.0%} ({max(gui_rates):,.0f} vs "
+          f"{max(headless_rates):,.0f} samples/s; target >= 85%)")
+    print(f"redraw achieved: {statistics.median(redraw_rates):.1f} Hz")
+    print(f"snapshot age when painted: median {statistics.median(latencies):.0f} ms, "
+          f"max {max(latencies):.0f} ms (target < 150 ms)")
+    print(f"event loop lateness: p99 {p99:.0f} ms (target < 50 ms)")
+    print(f"Pause takes effect in: max {max(pause_ms):.0f} ms (target < 100 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Training speed: Rhoscope's core against the notes-style loop, and against the CPU's GEMM.
+
+    python benchmarks/bench_training.py [--mnist DIR] [--seconds 8] [--rounds 3]
+
+Both loops train the notes' model (784-400 tanh, L1Penalty(0.1), 784 sigmoid, MSE, Adam
+1e-3, batch 128) on the same MNIST images.  The reference is written as the notes write
+it: a torchvision ``MNIST`` dataset with ``ToTensor``, a ``DataLoader``, ``.view`` per
+batch.  The two are timed in alternating rounds in one process, so a noisy neighbour
+slows both alike; the ratio is what counts.  The same run measures the machine's GEMM
+rate and reports the training step's achieved FLOP rate as a fraction of it (five matrix
+products of 2·B·D·H flops per step: two forward, three backward).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.config import TrainConfig  # noqa: E402
+from core.data import load_dataset  # noqa: E402
+from core.penalties import L1Penalty  # noqa: E402
+from core.presets import PRESETS  # noqa: E402
+from core.trainer import Trainer  # noqa: E402
+
+BATCH, INPUT, HIDDEN = 128, 784, 400
+
+
+class L1PenaltyLayer(nn.Module):
+    """The notes' layer: the autograd function as a module in nn.Sequential."""
+
+    def __init__(self, weight: float) -> None:
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return L1Penalty.apply(x, self.weight)
+
+
+def torchvision_root(mnist: Path) -> Path:
+    """A folder torchvision's MNIST accepts: it wants all four raw files even for one
+    split, so the test split stands in for the missing training files."""
+    root = Path(tempfile.mkdtemp(prefix="rhoscope-bench-"))
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for kind in ("images-idx3", "labels-idx1"):
+        data = gzip.decompress((mnist / f"t10k-{kind}-ubyte.gz").read_bytes())
+        (raw / f"t10k-{kind}-ubyte").write_bytes(data)  # torchvision reads them unpacked
+        (raw / f"train-{kind}-ubyte").write_bytes(data)
+    return root
+
+
+def reference_loop(root: Path, seconds: float) -> float:
+    """The notes-style loop; returns samples per second."""
+    from torchvision import datasets, transforms
+
+    dataset = datasets.MNIST(str(root), train=False, download=False,
+                             transform=transforms.ToTensor())
+    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True)
+    model = nn.Sequential(nn.Linear(INPUT, HIDDEN), nn.Tanh(), L1PenaltyLayer(0.1),
+                          nn.Linear(HIDDEN, INPUT), nn.Sigmoid())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    criterion = nn.MSELoss()
+    samples, started = 0, time.perf_counter()
+    while True:
+        for images, _ in loader:
+            images = images.view(-1, INPUT)
+            optimizer.zero_grad()
+            loss = criterion(model(images), images)
+            loss.backward()
+            optimizer.step()
+            samples += len(images)
+            if time.perf_counter() - started > seconds:
+                return samples / (time.perf_counter() - started)
+
+
+def core_loop(trainer: Trainer, seconds: float) -> float:
+    samples, started = trainer.samples_seen, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(32):
+            trainer.step()
+    trainer.flush()
+    return (trainer.samples_seen - samples) / (time.perf_counter() - started)
+
+
+def gemm_rate(seconds: float = 2.0) -> float:
+    """FLOP/s of the step's own matrix product shape, the machine's limit for this model."""
+    a, b = torch.randn(BATCH, INPUT), torch.randn(INPUT, HIDDEN)
+    for _ in range(20):
+        a @ b
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(50):
+            a @ b
+        count += 50
+    return count * 2 * BATCH * INPUT * HIDDEN / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mnist", default=str(ROOT.parent / "shared" / "data" / "mnist"))
+    parser.add_argument("--seconds", type=float, default=8.0, help="per loop and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    mnist = Path(args.mnist)
+    if not (mnist / "t10k-images-idx3-ubyte.gz").is_file():
+        sys.exit(f"needs the MNIST test files in {mnist} (--mnist DIR)")
+
+    root = torchvision_root(mnist)
+    config: TrainConfig = PRESETS["notes-l1"].config.replace(validation_fraction=0.0)
+    trainer = Trainer(config, load_dataset("mnist", data_dir=mnist), "cpu")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; notes' model, "
+          f"batch {BATCH}, 10k MNIST test images")
+    reference, core, gemm = [], [], []
+    try:
+        for round_ in range(args.rounds):
+            reference.append(reference_loop(root, args.seconds))
+            core.append(core_loop(trainer, args.seconds))
+            gemm.append(gemm_rate())
+            print(f"round {round_ + 1}: reference {reference[-1]:,.0f} samples/s, core "
+                  f"{core[-1]:,.0f} samples/s, GEMM {gemm[-1] / 1e9:.0f} GFLOP/s")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    best_reference, best_core, best_gemm = max(reference), max(core), max(gemm)
+    flops_per_sample = 5 * 2 * INPUT * HIDDEN
+    achieved = best_core * flops_per_sample
+    print(f"\ncore / reference: {best_core / best_reference:.2f}x "
+          f"({best_core:,.0f} vs {best_reference:,.0f} samples/s; target >= 3x)")
+    print(f"training step: {achieved / 1e9:.0f} GFLOP/s = {achieved / best_gemm:.0%} of the "
+          f"GEMM rate {best_gemm / 1e9:.0f} GFLOP/s (target >= 60%)")
+
+
+if __name__ == "__main__":
+    main()
