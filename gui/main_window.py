@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QMenuBar,
     QMessageBox,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QToolBar,
     QVBoxLayout,
@@ -296,6 +297,7 @@ class MainWindow(QMainWindow):
             label = LiveLabel(point_size=point_size, colour=STATUS_TEXT)
             label.setObjectName(f"status_{name}")
             label.setFixedWidth(label.fontMetrics().horizontalAdvance(sample) + 16)
+            label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
             self.statusBar().addPermanentWidget(label)
             self.status_labels[name] = label
         self._update_status()

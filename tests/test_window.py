@@ -304,3 +304,13 @@ def test_plots_refresh_at_a_bounded_rate_while_the_mosaic_follows_every_frame(wi
     assert len(calls["MosaicPanel"]) >= 2 * len(calls["LossPanel"]) - 2
     assert len(calls["LossPanel"]) <= 2.5 * PLOT_MAX_HZ + 2
     assert calls["LossPanel"][-1] == calls["MosaicPanel"][-1]  # pausing shows everything
+
+
+def test_the_status_bar_fields_sit_side_by_side(window, qtbot):
+    qtbot.waitUntil(lambda: "step" in window.status_labels["step"].text(), timeout=5000)
+    boxes = sorted((label.geometry() for label in window.status_labels.values()),
+                   key=lambda box: box.x())
+    for box in boxes:
+        assert box.width() > 40 and box.height() > 5
+    for left, right in zip(boxes, boxes[1:], strict=False):
+        assert left.right() < right.left()  # no two fields drawn over each other

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QLabel, QLayout, QSizePolicy, QVBoxLayout, QWidget
 
@@ -81,6 +81,9 @@ class LiveLabel(QWidget):
 
     def text(self) -> str:
         return self._text
+
+    def sizeHint(self) -> QSize:
+        return QSize(max(self.minimumWidth(), 40), self.height())
 
     def setTextFormat(self, _format: Qt.TextFormat) -> None:
         """Always rich text (kept so it can stand where a QLabel stood)."""
