@@ -1,6 +1,6 @@
 """What the window costs: training speed with the studio open against headless, side by side.
 
-    python benchmarks/bench_gui.py [--seconds 10] [--rounds 3] [--preset kl-demo]
+    python benchmarks/bench_gui.py [--seconds 10] [--rounds 3] [--preset kl-demo] [--quick]
 
 In one process, alternating rounds: a headless trainer stepping in the main thread (the
 window idle and paused), then the window's own worker training with every panel drawing at
@@ -54,7 +54,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--preset", default="kl-demo")
+    parser.add_argument("--quick", action="store_true",
+                        help="one short round that only proves the script works (CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.rounds = 1.5, 1
 
     app = QApplication.instance() or QApplication([])
     from gui.main_window import MainWindow

@@ -1,6 +1,6 @@
 """Start-up: from ``python main.py`` to a visible, responsive window, with the split.
 
-    python benchmarks/bench_startup.py [--runs 5]
+    python benchmarks/bench_startup.py [--runs 5] [--quick]
 
 Launches the app (offscreen unless $DISPLAY is set) with RHOSCOPE_STARTUP_REPORT, which
 makes it print when each phase ended and quit after its first painted snapshot.  The
@@ -39,8 +39,13 @@ def launch() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true",
+                        help="one launch, no warm-up: only proves the script works (CI)")
     args = parser.parse_args()
-    launch()  # warm the disk cache
+    if args.quick:
+        args.runs = 1
+    else:
+        launch()  # warm the disk cache
     reports = [launch() for _ in range(args.runs)]
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], check=True)

@@ -1,7 +1,8 @@
 """Steer a Trainer that runs in another thread: commands are honoured between steps.
 
 The training thread calls ``TrainingLoop.run()``; any other thread calls ``resume``,
-``pause``, ``step_once``, ``update``, ``reset``, ``request_snapshot`` or ``stop``.  Commands
+``pause``, ``step_once``, ``update``, ``reset``, ``request_snapshot``, ``save``, ``open``,
+``continue_on`` or ``stop``.  Commands
 travel through a queue and are applied by the training thread between two steps, so the
 trainer is only ever touched by one thread and never mid-step.  Results go out through
 a ``LoopListener`` (called in the training thread; the GUI turns them into signals).
@@ -26,6 +27,14 @@ if TYPE_CHECKING:  # torch loads in the training thread, so a window can show fi
 
 PAUSED, RUNNING, STOPPED = "paused", "running", "stopped"
 
+#: While training runs, the run is written to the autosave file this often (seconds),
+#: and once more when the loop stops: a killed or crashed lecture loses at most this.
+AUTOSAVE_SECONDS = 120.0
+
+#: Words of an error that a move to the CPU can get around.
+DEVICE_FAILURE_WORDS = ("out of memory", "CUDA error", "device-side", "MPS backend",
+                        "device not available", "no longer available")
+
 TrainerFactory = Callable[[TrainConfig, str], "Trainer"]
 
 
@@ -46,8 +55,12 @@ class TrainingLoop:
 
     def __init__(self, config: TrainConfig, device: str = "auto",
                  factory: TrainerFactory | None = None,
-                 listener: LoopListener | None = None) -> None:
+                 listener: LoopListener | None = None,
+                 autosave_path: str | None = None) -> None:
         self.listener = listener or LoopListener()
+        #: Where the run is saved now and then and at the end (None: never).
+        self.autosave_path = autosave_path
+        self._autosaved = (0, time.monotonic())  # (step saved, when)
         self._factory = factory or _create_trainer
         self._config = config
         self._device = device
@@ -74,8 +87,17 @@ class TrainingLoop:
         self._send("step", count)
 
     def stop(self) -> None:
-        """End ``run()`` after the current step."""
+        """End ``run()`` after the current step (autosaving the run, if it trained)."""
         self._send("stop")
+
+    def open(self, path: str) -> None:
+        """Continue a saved run; reports ``("opened", (path, config, preset))``."""
+        self._send("open", path)
+
+    def continue_on(self, device: str) -> None:
+        """Move the run, from its last good state, to another device (e.g. the CPU
+        after the GPU ran out of memory)."""
+        self._send("continue_on", device)
 
     def update(self, **changes: Any) -> None:
         """Change live settings (coefficients, learning rate, batch size...) between steps."""
@@ -121,8 +143,11 @@ class TrainingLoop:
                         continue
                     self._next_step_time = time.monotonic() + self._step_interval
                 self._guarded(self.trainer.step)
+                if time.monotonic() - self._autosaved[1] > AUTOSAVE_SECONDS:
+                    self._autosave()
             else:
                 self._drain(timeout=0.5)
+        self._autosave()
         self._set_state(STOPPED)
 
     def _drain(self, timeout: float | None) -> None:
@@ -192,6 +217,70 @@ class TrainingLoop:
             path = args[0]
             self._guarded(lambda: self.listener.on_result(
                 "saved", str(_save(path, self.trainer))), pause=False)
+        elif name == "open":
+            self._open(args[0])
+        elif name == "continue_on":
+            self._continue_on(args[0])
+
+    def _autosave(self) -> None:
+        """Write the run to ``autosave_path`` if it trained since the last autosave."""
+        trainer, path = self.trainer, self.autosave_path
+        self._autosaved = (self._autosaved[0], time.monotonic())
+        if path is None or trainer is None or trainer.step_count in (0, self._autosaved[0]):
+            return
+
+        def save() -> None:
+            _save(path, trainer)
+            self._autosaved = (trainer.step_count, time.monotonic())
+            self.listener.on_result("autosaved", path)
+
+        self._guarded(save, pause=False)
+
+    def _open(self, path: str) -> None:
+        """A trainer for the saved run's settings, continued from the file; if anything
+        fails the current run carries on untouched."""
+        from core.checkpoint import load_run
+
+        def open_run() -> None:
+            payload = load_run(path)
+            config = payload["config"]
+            trainer = self._factory(config, self._device)
+            trainer.load_state_dict(payload)
+            if self._state == RUNNING:
+                self._set_state(PAUSED)
+            self.trainer, self._config = trainer, config
+            self._autosaved = (trainer.step_count, time.monotonic())
+            self.listener.on_result("opened", (str(path), config, payload.get("preset", "")))
+
+        if self._guarded(open_run):
+            self._snapshot(False)
+
+    def _continue_on(self, device: str) -> None:
+        """Rebuild the run on ``device`` from the trainer's last good state, or, if the
+        old device cannot even be read any more, from the last autosave."""
+        from core.checkpoint import load_run
+
+        def move() -> None:
+            old = self.trainer
+            state = None
+            if old is not None:
+                try:
+                    old.roll_back()
+                    state = old.state_dict()
+                except Exception:  # the device is gone: the autosave is what is left
+                    state = None
+            if state is None and self.autosave_path is not None:
+                state = load_run(self.autosave_path)
+            trainer = self._factory(self._config, device)
+            if state is not None:
+                trainer.load_state_dict(state)
+            self.trainer, self._device = trainer, device
+            self.listener.on_result("moved", (device, trainer.step_count))
+
+        if self._state == RUNNING:
+            self._set_state(PAUSED)
+        if self._guarded(move):
+            self._snapshot(False)
 
     def _reset(self, config: TrainConfig | None, device: str | None) -> None:
         config = config or self._config
@@ -213,6 +302,7 @@ class TrainingLoop:
         def build() -> None:
             self.trainer = self._factory(config, device)
             self._config, self._device = config, device
+            self._autosaved = (0, time.monotonic())
 
         self._guarded(build)
 
@@ -229,8 +319,23 @@ class TrainingLoop:
         except (DivergenceError, ConfigError) as error:
             self._fail(str(error), "", pause)
         except Exception as error:  # any failure must reach the user, never end the thread
-            self._fail(f"{type(error).__name__}: {error}", traceback.format_exc(), pause)
+            message = f"{type(error).__name__}: {error}"
+            device = self._device_kind()
+            if device not in (None, "cpu") and any(word.lower() in message.lower()
+                                                    for word in DEVICE_FAILURE_WORDS):
+                step = self.trainer.step_count
+                message = (f"The {device.upper()} device failed at step {step} "
+                           f"({message.splitlines()[0][:160]}). Training is paused; the run "
+                           "can continue on the CPU from its last good state.")
+                pause = True
+            self._fail(message, traceback.format_exc(), pause)
         return False
+
+    def _device_kind(self) -> str | None:
+        """``cuda``, ``mps`` or ``cpu``: what the run trains on (None before a trainer)."""
+        if self._device != "auto":
+            return self._device
+        return None if self.trainer is None else self.trainer.device.type
 
     def _fail(self, message: str, details: str, pause: bool = True) -> None:
         if pause and self._state == RUNNING:

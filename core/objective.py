@@ -49,7 +49,7 @@ def evaluate(model: SparseAutoencoder, x: torch.Tensor, config: TrainConfig) -> 
     if config.penalty == "l1":
         x_hat = model.decode(L1Penalty.apply(a, config.l1_weight))
         penalty = l1_penalty_value(a.detach(), config.l1_weight)
-        rho_hat = to_unit_interval(a.detach(), config.encoder_activation).mean(dim=0)
+        rho_hat = to_unit_interval(a.detach().mean(dim=0), config.encoder_activation)
     elif config.penalty == "kl":
         x_hat = model.decode(a)
         penalty, rho_hat = kl_sparsity_penalty(a, config.encoder_activation, config.rho,
@@ -57,7 +57,7 @@ def evaluate(model: SparseAutoencoder, x: torch.Tensor, config: TrainConfig) -> 
         rho_hat = rho_hat.detach()
     else:
         x_hat = model.decode(a)
-        rho_hat = to_unit_interval(a.detach(), config.encoder_activation).mean(dim=0)
+        rho_hat = to_unit_interval(a.detach().mean(dim=0), config.encoder_activation)
 
     reconstruction = reconstruction_error(x_hat, x, config.reconstruction_loss)
     decay = (weight_decay_penalty(model.weight_matrices(), config.weight_decay)

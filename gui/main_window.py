@@ -120,7 +120,8 @@ class MainWindow(QMainWindow):
         self._resync_controls = False
         self._panel_painted_at: dict[str, float] = {}
 
-        self.worker = TrainingWorker(config, self._device, self._make_trainer, self)
+        self.worker = TrainingWorker(config, self._device, self._make_trainer, self,
+                                     autosave_path=str(settings.autosave_path()))
         self.worker.snapshotReady.connect(self._on_snapshot)
         self.worker.stateChanged.connect(self._on_state)
         self.worker.errorOccurred.connect(self._on_error)
@@ -267,8 +268,22 @@ class MainWindow(QMainWindow):
         self.setMenuWidget(top)
 
         file_menu = menu_bar.addMenu("&File")
+        open_action = file_menu.addAction("Open run…")
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._open_run_dialog)
+        self.recent_menu = file_menu.addMenu("Open recent run")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.resume_action = file_menu.addAction("Resume the last session (autosaved)")
+        self.resume_action.triggered.connect(
+            lambda: self.open_run(str(self.settings.autosave_path())))
+        file_menu.aboutToShow.connect(
+            lambda: self.resume_action.setEnabled(self.settings.autosave_path().is_file()))
         save = file_menu.addAction("Save run…")
+        save.setShortcut(QKeySequence.StandardKey.Save)
         save.triggered.connect(self._save_run)
+        for action in (open_action, save):
+            self.addAction(action)
+        file_menu.addSeparator()
         choose = file_menu.addAction("Choose MNIST-family folder…")
         choose.triggered.connect(lambda: self._choose_data_dir(
             self.controls.applied.dataset if self.controls.applied.dataset in FAMILIES
@@ -523,6 +538,28 @@ class MainWindow(QMainWindow):
         if path:
             self.worker.save(path)
 
+    def _open_run_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open run", "",
+                                              "Rhoscope runs (*.pt);;All files (*)")
+        if path:
+            self.open_run(path)
+
+    def open_run(self, path: str) -> None:
+        """Continue a saved run (the worker checks the file; a bad one changes nothing)."""
+        if self._trained() and not self.confirm(
+                "Open run", "Replace the current run with the saved one?"):
+            return
+        self.worker.open(path)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.settings.recent_runs
+        for path in paths:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_run(p))
+        if not paths:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
     # ------------------------------------------------------------------ worker events
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
@@ -557,6 +594,8 @@ class MainWindow(QMainWindow):
     def _on_error(self, message: str, details: str) -> None:
         self._resync_controls = True
         actions = {"Reset": self.reset_run}
+        if "continue on the CPU" in message:
+            actions = {"Continue on the CPU": lambda: self.worker.continue_on("cpu"), **actions}
         if "diverged" in message or "nan" in message.lower():
             actions["Lower learning rate ×0.1"] = self._lower_learning_rate
         dataset = self.controls.applied.dataset
@@ -579,7 +618,21 @@ class MainWindow(QMainWindow):
             unit, images, activations = value
             self.inspector.show_top_inputs(unit, images, activations)
         elif tag == "saved":
+            self.settings.add_recent_run(str(value))
             self.banner.show_message(f"Saved the run to {value}", error=False)
+        elif tag == "opened":
+            path, config, preset = value
+            self.settings.add_recent_run(path)
+            self.unit_history.clear()
+            self.controls.set_applied(config, preset or "custom")
+            self.banner.show_message(f"Opened {path}: press Start to continue training",
+                                     error=False)
+        elif tag == "moved":
+            device, step = value
+            self._device = device
+            self.controls.set_device(device)
+            self.banner.show_message(f"Continuing on the {device.upper()} from step {step}",
+                                     error=False)
 
     # ------------------------------------------------------------------ painting
 

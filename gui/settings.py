@@ -7,6 +7,7 @@ default and is reported once as a warning.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -135,6 +136,34 @@ class AppSettings:
     def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
         self.store.setValue("window/geometry", geometry)
         self.store.setValue("window/state", state)
+
+    # ----------------------------------------------------------------- runs
+
+    #: How many recently opened or saved runs the File menu lists.
+    RECENT_RUNS = 8
+
+    def autosave_path(self) -> Path:
+        """The run saved now and then and at exit: beside the settings file, so each
+        settings store (a user's, a test's) has its own."""
+        return Path(self.store.fileName()).resolve().parent / "rhoscope-autosave.pt"
+
+    @property
+    def recent_runs(self) -> list[str]:
+        text = self._read("runs/recent", "[]", str)
+        try:
+            paths = json.loads(text)
+        except ValueError:
+            paths = None
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            self.warnings.append("the list of recent runs was unreadable; starting afresh")
+            return []
+        return paths[:self.RECENT_RUNS]
+
+    def add_recent_run(self, path: str) -> None:
+        """Put ``path`` first in the recent runs (once)."""
+        path = str(Path(path).resolve())
+        paths = [path] + [p for p in self.recent_runs if p != path]
+        self.store.setValue("runs/recent", json.dumps(paths[:self.RECENT_RUNS]))
 
     def sync(self) -> None:
         self.store.sync()

@@ -60,14 +60,15 @@ class TrainingWorker(QObject):
     resultReady = Signal(str, object)
 
     def __init__(self, config: TrainConfig, device: str = "auto",
-                 factory: TrainerFactory | None = None, parent: QObject | None = None) -> None:
+                 factory: TrainerFactory | None = None, parent: QObject | None = None,
+                 autosave_path: str | None = None) -> None:
         super().__init__(parent)
         self._bridge = _Bridge()
         self._bridge.snapshotReady.connect(self.snapshotReady)
         self._bridge.stateChanged.connect(self._on_state)
         self._bridge.errorOccurred.connect(self.errorOccurred)
         self._bridge.resultReady.connect(self.resultReady)
-        self.loop = TrainingLoop(config, device, factory, self._bridge)
+        self.loop = TrainingLoop(config, device, factory, self._bridge, autosave_path)
         self._thread = _LoopThread(self.loop)
         self.state = "starting"
 
@@ -105,6 +106,12 @@ class TrainingWorker(QObject):
 
     def save(self, path: str) -> None:
         self.loop.save(path)
+
+    def open(self, path: str) -> None:
+        self.loop.open(path)
+
+    def continue_on(self, device: str) -> None:
+        self.loop.continue_on(device)
 
     def stop(self, timeout_ms: int = 5000) -> bool:
         """Ask the loop to end after the current step and wait for the thread

@@ -5,8 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
+import torch
 
+from core import control
+from core.checkpoint import load_run
 from core.config import TrainConfig
 from core.control import PAUSED, RUNNING, LoopListener, TrainingLoop, run_in_thread
 from core.data import load_dataset
@@ -197,5 +201,101 @@ def test_a_factory_failure_is_reported_and_a_reset_recovers(digits):
     loop.reset(CONFIG)
     recorder.wait(lambda: recorder.snapshots)
     assert loop.trainer is not None
+    loop.stop()
+    thread.join(timeout=5)
+
+
+def start(digits, recorder, factory=None, **options):
+    loop = TrainingLoop(CONFIG, "cpu", factory=factory or (lambda c, d: Trainer(c, digits, d)),
+                        listener=recorder, **options)
+    thread = run_in_thread(loop)
+    recorder.wait(lambda: PAUSED in recorder.states)
+    return loop, thread
+
+
+def test_stopping_autosaves_the_run_which_opens_where_it_stopped(digits, tmp_path):
+    autosave = tmp_path / "autosave.pt"
+    recorder = Recorder()
+    loop, thread = start(digits, recorder, autosave_path=str(autosave))
+    loop.stop()  # nothing trained yet: nothing to save
+    thread.join(timeout=5)
+    assert not autosave.exists()
+
+    recorder = Recorder()
+    loop, thread = start(digits, recorder, autosave_path=str(autosave))
+    loop.step_once(7)
+    recorder.wait(lambda: loop.trainer.step_count == 7)
+    weights = loop.trainer.snapshot().encoder_weights
+    loop.stop()
+    thread.join(timeout=5)
+    assert ("autosaved", str(autosave)) in recorder.results
+
+    reopened = Recorder()
+    loop, thread = start(digits, reopened)
+    loop.open(str(autosave))
+    reopened.wait(lambda: any(tag == "opened" for tag, _ in reopened.results))
+    reopened.wait(lambda: reopened.snapshots[-1].step == 7)
+    np.testing.assert_array_equal(reopened.snapshots[-1].encoder_weights, weights)
+    loop.step_once()
+    reopened.wait(lambda: reopened.snapshots[-1].step == 8)  # and it trains on
+    loop.stop()
+    thread.join(timeout=5)
+
+
+def test_the_run_is_autosaved_while_it_trains(digits, tmp_path, monkeypatch):
+    monkeypatch.setattr(control, "AUTOSAVE_SECONDS", 0.05)
+    autosave = tmp_path / "autosave.pt"
+    recorder = Recorder()
+    loop, thread = start(digits, recorder, autosave_path=str(autosave))
+    loop.resume()
+    recorder.wait(lambda: any(tag == "autosaved" for tag, _ in recorder.results))
+    assert load_run(autosave)["counters"]["step"] > 0
+    loop.stop()
+    thread.join(timeout=5)
+
+
+def test_opening_a_damaged_file_keeps_the_current_run(loop, tmp_path):
+    loop, recorder = loop
+    loop.step_once(3)
+    recorder.wait(lambda: loop.trainer.step_count == 3)
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(b"not a run")
+    loop.open(str(damaged))
+    recorder.wait(lambda: recorder.errors)
+    assert "not a readable Rhoscope run file" in recorder.errors[-1][0]
+    assert loop.trainer.step_count == 3
+
+
+class FailingDevice(Trainer):
+    """A trainer (on the CPU) whose device runs out of memory at step 5, as CUDA says it."""
+
+    def step(self):
+        if self.step_count == 5:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        super().step()
+
+
+def test_out_of_device_memory_offers_to_continue_on_the_cpu(digits):
+    recorder = Recorder()
+
+    def factory(config, device):
+        kind = FailingDevice if device == "cuda" else Trainer
+        return kind(config, digits, "cpu")
+
+    loop = TrainingLoop(CONFIG, "cuda", factory=factory, listener=recorder)
+    thread = run_in_thread(loop)
+    recorder.wait(lambda: PAUSED in recorder.states)
+    loop.resume()
+    recorder.wait(lambda: recorder.errors)
+    message = recorder.errors[-1][0]
+    assert "CUDA device failed at step 5" in message and "continue on the CPU" in message
+    assert loop.state == PAUSED
+    loop.continue_on("cpu")
+    recorder.wait(lambda: any(tag == "moved" for tag, _ in recorder.results))
+    assert type(loop.trainer) is Trainer
+    assert loop.trainer.step_count <= 5  # the last good state, not a fresh run
+    moved_at = loop.trainer.step_count
+    loop.step_once(3)
+    recorder.wait(lambda: recorder.snapshots[-1].step == moved_at + 3)  # past step 5
     loop.stop()
     thread.join(timeout=5)

@@ -314,3 +314,65 @@ def test_the_status_bar_fields_sit_side_by_side(window, qtbot):
         assert box.width() > 40 and box.height() > 5
     for left, right in zip(boxes, boxes[1:], strict=False):
         assert left.right() < right.left()  # no two fields drawn over each other
+
+
+def test_closing_autosaves_the_run_and_the_next_launch_resumes_it(qtbot, tmp_path):
+    path = tmp_path / "settings.ini"
+    first = open_window(qtbot, make_settings(path))
+    press(first, Qt.Key.Key_S)
+    press(first, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: first._painted.step == 2, timeout=5000)
+    weights = first._painted.encoder_weights
+    first.close()
+    autosave = first.settings.autosave_path()
+    assert autosave.is_file() and autosave.parent == tmp_path
+
+    second = open_window(qtbot, AppSettings(QSettings(str(path), QSettings.Format.IniFormat)))
+    assert second._painted.step == 0  # a launch starts afresh...
+    second.resume_action.trigger()  # ...and File > Resume the last session continues
+    qtbot.waitUntil(lambda: second._painted.step == 2, timeout=10000)
+    np.testing.assert_array_equal(second._painted.encoder_weights, weights)
+    assert "Opened" in second.banner.text
+    press(second, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: second._painted.step == 3, timeout=5000)
+    second.close()
+
+
+def test_a_saved_run_opens_with_its_settings_and_joins_the_recent_runs(window, qtbot,
+                                                                       tmp_path):
+    press(window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: window._painted.step == 1, timeout=5000)
+    saved = tmp_path / "lecture.pt"
+    window.worker.save(str(saved))
+    qtbot.waitUntil(lambda: "Saved the run" in window.banner.text, timeout=5000)
+    window.controls.editors["beta"].edit.setText("0.5")
+    window.controls.editors["beta"].edit.editingFinished.emit()
+    qtbot.waitUntil(lambda: trainer(window).config.beta == 0.5, timeout=5000)
+    window.confirm = lambda title, text: True
+    window.open_run(str(saved))
+    qtbot.waitUntil(lambda: trainer(window).config.beta == SMALL.beta, timeout=10000)
+    assert window.controls.applied.beta == SMALL.beta
+    assert window.settings.recent_runs[0] == str(saved.resolve())
+    window._fill_recent_menu()
+    assert [a.text() for a in window.recent_menu.actions()] == [str(saved.resolve())]
+
+
+def test_a_damaged_run_file_is_refused_and_the_run_goes_on(window, qtbot, tmp_path):
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(b"\x80\x04garbage")
+    window.open_run(str(damaged))
+    qtbot.waitUntil(lambda: "not a readable Rhoscope run file" in window.banner.text,
+                    timeout=5000)
+    press(window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: window._painted.step == 1, timeout=5000)
+
+
+def test_a_failed_gpu_offers_to_continue_on_the_cpu(window, qtbot):
+    window._on_error("The CUDA device failed at step 5 (OutOfMemoryError: CUDA out of "
+                     "memory). Training is paused; the run can continue on the CPU from "
+                     "its last good state.", "")
+    button = window.banner.findChild(type(window.banner._buttons[0]),
+                                     "banner_continue_on_the_cpu")
+    assert button is not None
+    button.click()
+    qtbot.waitUntil(lambda: "Continuing on the CPU" in window.banner.text, timeout=10000)

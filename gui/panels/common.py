@@ -29,7 +29,6 @@ def unit_categories(snapshot: Snapshot, rho_hat: np.ndarray) -> np.ndarray:
     return categories
 
 TITLE_POINT_SIZE = 13
-GRAY = pg.ColorMap(pos=[0.0, 1.0], color=[(0, 0, 0), (255, 255, 255)])
 #: Fill of tabs, buttons and check boxes: lighter than the background so they show.
 CONTROL_BACKGROUND = "#2e3740"
 
@@ -185,8 +184,9 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         self.view_box: pg.ViewBox = self.addViewBox(
             lockAspect=True, invertY=True, enableMouse=False, enableMenu=False,
             defaultPadding=0.0)
+        # No lookup table: a float image with levels becomes an 8-bit grayscale QImage
+        # directly, which is the gray map without building a colour table each frame.
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setColorMap(GRAY)
         # Smaller on screen than in pixels (400 tiles in a small dock): average pixels
         # rather than skip them, so borders and strokes do not alias into moire.
         self.image.setAutoDownsample(True)
