@@ -17,12 +17,13 @@ can use it before the training thread has loaded torch.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.config import TrainConfig
+from core.history import HistoryArrays
 from core.mosaic import tile_mosaic
 from core.snapshot import LossValues, Snapshot, frozen
 
@@ -452,3 +453,25 @@ def _array(value: Any) -> np.ndarray:
         return value.detach().cpu().numpy()
     return np.asarray(value)
 
+
+
+def history_until(history: HistoryArrays, step: int) -> HistoryArrays:
+    """The buckets of ``history`` that began at or before ``step`` (read-only views)."""
+    keep = int(np.searchsorted(history.step_first, step, side="right"))
+    return HistoryArrays(history.columns, history.step_first[:keep], history.step_last[:keep],
+                         history.mean[:keep], history.minimum[:keep], history.maximum[:keep])
+
+
+def replay_snapshot(frame: Frame, latest: Snapshot) -> Snapshot:
+    """A snapshot that shows the run as it was at ``frame``: the frame's weights and unit
+    statistics, and the curves of ``latest`` cut at the frame's step, so every panel can
+    draw the past with the code that draws the present."""
+    return replace(
+        latest, step=frame.step, epoch=frame.epoch, samples_seen=frame.samples_seen,
+        config=frame.config, image_shape=frame.image_shape, loss=frame.loss,
+        history=history_until(latest.history, frame.step),
+        validation_history=history_until(latest.validation_history, frame.step),
+        **{name: getattr(frame, name) for name in (*SCALARS, *UNIT_ARRAYS)},
+        encoder_weights=frame.encoder_weights, decoder_weights=frame.decoder_weights,
+        sample_inputs=frame.sample_inputs.unpack(),
+        sample_reconstructions=frame.sample_reconstructions.unpack(), full=None)

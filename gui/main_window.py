@@ -36,17 +36,21 @@ from core.data.families import FAMILIES
 from core.devices import available_devices
 from core.presets import PRESETS
 from core.snapshot import Snapshot
+from core.timeline import Timeline, replay_snapshot
 from gui.banner import Banner
 from gui.controls import CUSTOM, ControlPanel
 from gui.download_dialog import DownloadDialog
+from gui.exporting import Exporter
 from gui.panels.base import Panel
-from gui.panels.common import LiveLabel
+from gui.panels.common import RHO_HAT, LiveLabel, caption_label
 from gui.panels.kl_panel import PenaltyCurvePanel
 from gui.panels.loss_panel import LossPanel
 from gui.panels.mosaic_panel import MosaicPanel
 from gui.panels.reconstruction_panel import ReconstructionPanel
 from gui.panels.rho_panel import RhoPanel
+from gui.presentation import FontScaler, as_rich_text, formula
 from gui.settings import SPEEDS, AppSettings
+from gui.timeline_bar import TimelineBar
 from gui.unit_history import UnitHistory
 from gui.unit_inspector import UnitInspector
 from gui.worker import TrainingWorker
@@ -119,6 +123,11 @@ class MainWindow(QMainWindow):
         self.inspector: UnitInspector | None = None
         self._resync_controls = False
         self._panel_painted_at: dict[str, float] = {}
+        #: The run so far, replayable with the timeline bar; None below means live.
+        self.timeline = Timeline()
+        self._replay_index: int | None = None
+        self._presentation: tuple[object, object, FontScaler] | None = None
+        self.exporter = Exporter(self)
 
         self.worker = TrainingWorker(config, self._device, self._make_trainer, self,
                                      autosave_path=str(settings.autosave_path()))
@@ -136,7 +145,9 @@ class MainWindow(QMainWindow):
         self.panels: dict[str, Panel] = {}
         self.docks: dict[str, QDockWidget] = {}
         self._build_docks()
+        self._build_formulas(config.penalty)
         self._build_toolbar()
+        self._build_timeline_bar()
         self._build_menus()
         self._build_status_bar()
 
@@ -194,6 +205,90 @@ class MainWindow(QMainWindow):
                          Qt.Orientation.Vertical)
         self.resizeDocks([docks["controls"], docks["MosaicPanel"], docks["LossPanel"]],
                          [300, 650, 650], Qt.Orientation.Horizontal)
+
+    def _build_formulas(self, penalty: str) -> None:
+        """Each panel's formula as a caption above it (C shows or hides them all)."""
+        self.formula_labels: dict[str, QLabel] = {}
+        for name, panel in self.panels.items():
+            label = caption_label()
+            label.setTextFormat(Qt.TextFormat.RichText)
+            label.setText(as_rich_text(formula(name, penalty)))
+            label.setObjectName(f"formula_{name}")
+            label.setWordWrap(False)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            panel.layout().insertWidget(0, label)
+            self.formula_labels[name] = label
+        self._formula_penalty = penalty
+
+    def _update_formulas(self, penalty: str) -> None:
+        if penalty != self._formula_penalty:
+            self._formula_penalty = penalty
+            for name, label in self.formula_labels.items():
+                label.setText(as_rich_text(formula(name, penalty)))
+
+    def toggle_formulas(self) -> None:
+        show = not self.formulas_shown
+        for label in self.formula_labels.values():
+            label.setVisible(show)
+
+    @property
+    def formulas_shown(self) -> bool:
+        return not next(iter(self.formula_labels.values())).isHidden()
+
+    def _build_timeline_bar(self) -> None:
+        bar = QToolBar("Timeline")
+        bar.setObjectName("timeline_toolbar")
+        bar.setMovable(False)
+        self.timeline_bar = TimelineBar()
+        self.timeline_bar.scrubbed.connect(self.show_frame)
+        self.timeline_bar.liveRequested.connect(self.show_live)
+        bar.addWidget(self.timeline_bar)
+        self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, bar)
+
+    def show_frame(self, index: int) -> None:
+        """Show the run as it was at timeline frame ``index`` (training goes on)."""
+        if self._snapshot is None or not len(self.timeline):
+            return
+        index = min(max(index, 0), len(self.timeline) - 1)
+        self._replay_index = index
+        frame = self.timeline.frame(index)
+        self.timeline_bar.show_step(frame.step)
+        self.paint(replay_snapshot(frame, self._snapshot), replay=True)
+
+    def show_live(self) -> None:
+        self._replay_index = None
+        if self._snapshot is not None:
+            self.paint(self._snapshot, replay=True)
+
+    @property
+    def replaying(self) -> bool:
+        return self._replay_index is not None
+
+    def toggle_presentation(self) -> None:
+        """F11: full screen, controls hidden, large fonts and wide lines; F11 again
+        restores the working layout exactly."""
+        if self._presentation is None:
+            scaler = FontScaler()
+            self._presentation = (self.geometry(), self.saveState(), scaler)
+            self.docks["controls"].hide()
+            for label in self.formula_labels.values():
+                label.show()
+            scaler.scale(self)
+            self.showFullScreen()
+        else:
+            geometry, state, scaler = self._presentation
+            self._presentation = None
+            scaler.restore()
+            self.showNormal()
+            self.restoreState(state)
+            # Once the layouts have shrunk back to the normal fonts (next event loop turn):
+            QTimer.singleShot(0, lambda: self.setGeometry(geometry))
+        if self._painted is not None:
+            self.paint(self._painted, replay=True)
+
+    @property
+    def presenting(self) -> bool:
+        return self._presentation is not None
 
     def _add_dock(self, name: str, title: str, widget: QWidget,
                   area: Qt.DockWidgetArea) -> QDockWidget:
@@ -254,6 +349,14 @@ class MainWindow(QMainWindow):
                                     "every redraw costs the trainer a little CPU")
         self.redraw_spin.valueChanged.connect(lambda hz: self.set_redraw_rate(hz))
         bar.addWidget(self.redraw_spin)
+        bar.addSeparator()
+        # The numbers a lecture talks about, live: dead units, mean rho_hat against the
+        # target, the measured sparsity.
+        self.annotation = LiveLabel(point_size=13, colour=STATUS_TEXT)
+        self.annotation.setObjectName("annotation")
+        self.annotation.setMinimumWidth(640)
+        self.annotation.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        bar.addWidget(self.annotation)
 
     def _build_menus(self) -> None:
         # The menu widget spans the whole window: the menu bar, then the message banner
@@ -294,7 +397,21 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         self.addAction(quit_action)
 
+        self.exporter.build_menu(file_menu)
+        file_menu.addSeparator()
         view = menu_bar.addMenu("&View")
+        presentation = view.addAction("Presentation mode")
+        presentation.setShortcut(QKeySequence(Qt.Key.Key_F11))
+        presentation.triggered.connect(self.toggle_presentation)
+        formulas = view.addAction("Show or hide the formulas")
+        formulas.setShortcut(QKeySequence(Qt.Key.Key_C))
+        formulas.triggered.connect(self.toggle_formulas)
+        live = view.addAction("Back to live")
+        live.setShortcut(QKeySequence(Qt.Key.Key_L))
+        live.triggered.connect(self.timeline_bar.go_live)
+        for action in (presentation, formulas, live):
+            self.addAction(action)
+        view.addSeparator()
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
@@ -583,7 +700,10 @@ class MainWindow(QMainWindow):
             # again what is really running.
             self._resync_controls = False
             self.controls.set_applied(snapshot.config)
-        self.paint(snapshot)
+        self.timeline.offer(snapshot)
+        self.timeline_bar.set_frames(len(self.timeline))
+        if not self.replaying:
+            self.paint(snapshot)
 
     def _on_state(self, state: str) -> None:
         self._state = state
@@ -624,6 +744,7 @@ class MainWindow(QMainWindow):
             path, config, preset = value
             self.settings.add_recent_run(path)
             self.unit_history.clear()
+            self.timeline.clear()
             self.controls.set_applied(config, preset or "custom")
             self.banner.show_message(f"Opened {path}: press Start to continue training",
                                      error=False)
@@ -644,8 +765,9 @@ class MainWindow(QMainWindow):
             self._snapshot_requested = now
             self.worker.request_snapshot()
 
-    def paint(self, snapshot: Snapshot) -> None:
-        """Update every visible panel from one snapshot.
+    def paint(self, snapshot: Snapshot, replay: bool = False) -> None:
+        """Update every visible panel from one snapshot (``replay``: a frame of the
+        timeline, or a redraw after a layout change: drawn whole, nothing recorded).
 
         While training runs, the plots (loss, bars, penalty curve) refresh at most
         PLOT_MAX_HZ: every repaint holds the interpreter lock that the training thread
@@ -654,7 +776,7 @@ class MainWindow(QMainWindow):
         snapshots (after Step, Reset, a change) update everything at once.
         """
         now = time.monotonic()
-        throttle = self._state == "running"
+        throttle = self._state == "running" and not replay
         for name, panel in self.panels.items():
             if self.docks[name].isHidden():
                 continue
@@ -663,6 +785,11 @@ class MainWindow(QMainWindow):
                 continue
             self._panel_painted_at[name] = now
             panel.show_snapshot(snapshot)
+        self._update_formulas(snapshot.config.penalty)
+        self._annotate(snapshot)
+        if replay:
+            self._painted = snapshot
+            return
         if self._painted is None or snapshot.step != self._painted.step:
             self.unit_history.append(snapshot.step, snapshot.rho_hat_ema,
                                      snapshot.near_zero_ema)
@@ -677,6 +804,22 @@ class MainWindow(QMainWindow):
         self.latency_ms = (time.monotonic() - snapshot.taken_at) * 1000
         self.redraw_meter.tick()
         self._update_status()
+
+    def _annotate(self, snapshot: Snapshot) -> None:
+        config = snapshot.config
+        dead = snapshot.dead_count
+        dead_text = (f"<b style='color:#ef5350'>{dead}</b>" if dead else "<b>0</b>")
+        parts = [f"dead units {dead_text} of {snapshot.hidden_units}"]
+        if config.penalty == "kl":
+            parts.append(f"mean {RHO_HAT} <b>{snapshot.rho_hat_mean:.3f}</b> "
+                         f"(target ρ {config.rho:g})")
+        else:
+            parts.append(f"mean {RHO_HAT} <b>{snapshot.rho_hat_mean:.3f}</b>")
+        parts.append(f"sparsity <b>{snapshot.fraction_near_zero:.0%}</b> of activations "
+                     f"at rest (|a| < {snapshot.zero_eps:g})")
+        if self.replaying:
+            parts.insert(0, f"<b>replay, step {snapshot.step}</b>")
+        self.annotation.setText(" · ".join(parts))
 
     def _update_status(self) -> None:
         snapshot = self._painted

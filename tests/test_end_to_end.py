@@ -44,13 +44,14 @@ def _near(image: np.ndarray, colour: str, tolerance: int = 40) -> int:
 
 
 @pytest.fixture
-def x_display():
+def x_display(request):
     missing = _missing_tools()
     if missing:
         pytest.skip(f"end-to-end test needs {', '.join(missing)} (apt: xvfb xdotool "
                     "imagemagick); .ci/run installs them")
     number = _free_display()
-    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1600x1000x24",
+    size = getattr(request, "param", "1600x1000")
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", f"{size}x24",
                                "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     env = dict(os.environ, DISPLAY=f":{number}", QT_QPA_PLATFORM="xcb")
@@ -112,3 +113,49 @@ def test_space_trains_and_ctrl_q_quits(x_display, tmp_path):
     assert app.returncode == 0, output
     assert "QThread" not in output and "Traceback" not in output, output
     assert settings.is_file()  # closing saved the settings
+
+
+@pytest.mark.parametrize("x_display", ["1920x1080"], indirect=True)
+def test_presentation_mode_fills_a_1920x1080_projector(x_display, tmp_path):
+    env = x_display
+    app = subprocess.Popen(
+        [sys.executable, "main.py", "--settings", str(tmp_path / "s.ini"), "--device", "cpu"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--pid",
+                                str(app.pid)], env=env, capture_output=True, text=True,
+                               timeout=60)
+        window = found.stdout.split()[-1]
+        time.sleep(2.0)
+        working = _screenshot(env, tmp_path / "working.png")
+        subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers",
+                        "space", "F11"], env=env, check=True, timeout=30)
+        time.sleep(6.0)
+        shot = _screenshot(env, tmp_path / "presentation.png")
+        geometry = subprocess.run(["xdotool", "getwindowgeometry", "--shell", window],
+                                  env=env, capture_output=True, text=True, check=True).stdout
+        subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers",
+                        "F11"], env=env, check=True, timeout=30)
+        time.sleep(2.0)
+        restored = subprocess.run(["xdotool", "getwindowgeometry", "--shell", window],
+                                  env=env, capture_output=True, text=True, check=True).stdout
+        subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers",
+                        "ctrl+q"], env=env, check=True, timeout=30)
+        output, _ = app.communicate(timeout=20)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    assert shot.shape[:2] == (1080, 1920)
+    assert "WIDTH=1920" in geometry and "HEIGHT=1080" in geometry  # the whole projector
+    assert "WIDTH=1920" not in restored  # F11 again gave the working layout back
+    # Training shows live: a mosaic of many grey levels, the curves in their colours.
+    grey = shot[(shot[..., 0] == shot[..., 1]) & (shot[..., 1] == shot[..., 2])]
+    assert len(np.unique(grey[:, 0])) > 100
+    assert _near(shot, "#4fc3f7") > 2000 and _near(shot, "#ffb74d") > 200
+    # The controls are gone: the panels' dark background now reaches the left edge.
+    left = shot[200:900, :40]
+    assert _near(left, "#101418", 12) > 0.5 * left.shape[0] * left.shape[1]
+    assert _near(working[200:900, :40], "#101418", 12) < 0.5 * left.shape[0] * left.shape[1]
+    assert app.returncode == 0, output
+    assert "Traceback" not in output, output

@@ -358,7 +358,7 @@ def test_kl_curve_and_units_on_it(qtbot, make_snapshot):
     assert colours.count(theme.UNIT_NORMAL) == snapshot.hidden_units - 2
     text = panel.title_label.text()
     assert f"ρ = <b>{rho:g}</b>" in text and f"{snapshot.loss.penalty:.3g}" in text
-    assert "KL(ρ‖" in panel.formula.text()
+    assert "one hidden unit at its running mean" in panel.formula.text()
     assert_not_blank(panel)
 
 

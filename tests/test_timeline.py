@@ -289,3 +289,17 @@ def test_a_damaged_state_is_refused_and_changes_nothing(snapshots):
     with pytest.raises(ValueError):
         timeline.load_state_dict("not a dict")
 
+
+
+def test_a_replayed_snapshot_shows_the_past_with_the_curves_cut_there(snapshots):
+    from core.timeline import replay_snapshot
+
+    past, latest = snapshots[2], snapshots[-1]
+    replayed = replay_snapshot(Frame.from_snapshot(past, exact=True), latest)
+    assert replayed.step == past.step and replayed.loss == past.loss
+    np.testing.assert_array_equal(replayed.encoder_weights, past.encoder_weights)
+    np.testing.assert_array_equal(replayed.rho_hat_ema, past.rho_hat_ema)
+    assert len(replayed.history) and replayed.history.step_first.max() <= past.step
+    assert latest.history.step_first.max() > past.step  # the cut removed later buckets
+    np.testing.assert_array_equal(replayed.history.mean,
+                                  latest.history.mean[:len(replayed.history)])

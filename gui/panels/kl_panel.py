@@ -247,8 +247,8 @@ class PenaltyCurvePanel(Panel):
         else:
             self.title_label.setText(f"<span style='color:{REFERENCE}'>no penalty: showing KL "
                                  f"for reference</span> · ρ = {rho:g} · β = {beta:g}")
-        self.formula.setText(f"KL(ρ‖{RHO_HAT}) = ρ log ρ/{RHO_HAT} + (1−ρ) log "
-                             f"(1−ρ)/(1−{RHO_HAT})")
+        # (the formula itself is the panel's caption, shown with the others)
+        self.formula.setText(f"each point: one hidden unit at its running mean {RHO_HAT}")
         self.formula.setToolTip("Each point is a hidden unit at its running mean activation")
         self._label_axes(f"{RHO_HAT} (unit's mean activation)", f"KL(ρ‖{RHO_HAT})",
                          f"β·dKL/d{RHO_HAT}")

@@ -1,0 +1,149 @@
+"""Lecture tools in the window: timeline scrubbing and replay, presentation mode, formula
+captions, live annotations and every export."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from test_window import SMALL, make_settings, open_window, press
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    win = open_window(qtbot, make_settings(tmp_path / "settings.ini"))
+    yield win
+    win.close()
+
+
+def train_steps(window, qtbot, count: int) -> None:
+    for _ in range(count):
+        target = window._painted.step + 1
+        press(window, Qt.Key.Key_S)
+        qtbot.waitUntil(lambda t=target: window._painted.step == t, timeout=5000)
+
+
+def test_scrubbing_shows_the_chosen_step_and_live_returns(window, qtbot):
+    train_steps(window, qtbot, 4)
+    steps = list(window.timeline.steps())
+    assert steps == [0, 1, 2, 3, 4]  # one frame per step while the run is short
+    encoder_at_2 = window.timeline.frame_at(2).encoder_weights
+
+    window.timeline_bar.scrub_to(2)
+    assert window.replaying and window._painted.step == 2
+    assert "step 2" in window.timeline_bar.step_label.text()
+    assert "replay, step 2" in window.annotation.text()
+    np.testing.assert_array_equal(window._painted.encoder_weights, encoder_at_2)
+    loss = window.panels["LossPanel"]
+    assert loss.curves["total"].getData()[0].max() <= 2  # the curves are cut there
+
+    press(window, Qt.Key.Key_S)  # training goes on meanwhile, the panels keep the past
+    qtbot.waitUntil(lambda: window._snapshot.step == 5, timeout=5000)
+    assert window._painted.step == 2
+    press(window, Qt.Key.Key_L)
+    assert not window.replaying and window._painted.step == 5
+
+
+def test_replay_plays_the_recorded_run_to_the_end(window, qtbot):
+    train_steps(window, qtbot, 3)
+    window.timeline_bar.speed_combo.setCurrentIndex(3)  # 20 frames/s
+    painted = []
+    original = window.paint
+    window.paint = lambda s, replay=False: (painted.append(s.step), original(s, replay))
+    window.timeline_bar.play_button.click()
+    qtbot.waitUntil(lambda: not window.timeline_bar.playing, timeout=5000)
+    assert painted == [0, 1, 2, 3]
+
+
+def test_the_timeline_stays_bounded_and_spans_the_run(window, qtbot):
+    from core.timeline import Timeline
+
+    window.timeline = Timeline(capacity=4)  # (core's tests offer it 100k snapshots)
+    train_steps(window, qtbot, 12)
+    steps = window.timeline.steps()
+    assert len(steps) <= 4 and steps[-1] == 12
+    assert window.timeline_bar.slider.maximum() == len(steps) - 1
+
+
+def test_presentation_mode_scales_up_and_f11_restores_the_layout(window, qtbot):
+    size = window.size()
+    title_size = window.panels["RhoPanel"].title_label.font().pointSizeF()
+    curve = window.panels["LossPanel"].plot.listDataItems()[0]
+    width = curve.opts["pen"].width()
+    window.toggle_presentation()
+    assert window.presenting and window.docks["controls"].isHidden()
+    assert window.panels["RhoPanel"].title_label.font().pointSizeF() > 1.4 * title_size
+    assert curve.opts["pen"].width() >= 3 > width
+    assert all(not label.isHidden() for label in window.formula_labels.values())
+    window.toggle_presentation()
+    assert not window.presenting and not window.docks["controls"].isHidden()
+    assert window.panels["RhoPanel"].title_label.font().pointSizeF() == title_size
+    assert curve.opts["pen"].width() == width
+    qtbot.waitUntil(lambda: window.size() == size, timeout=3000)
+
+
+def test_formulas_follow_the_penalty_and_c_hides_them(window, qtbot):
+    kl_formula = window.formula_labels["PenaltyCurvePanel"].text()
+    assert "KL(ρ‖<i>ρ̂</i>) = ρ log ρ/<i>ρ̂</i>" in kl_formula
+    combo = window.controls.combos["penalty"]
+    combo.setCurrentIndex(combo.findData("l1"))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(lambda: window.worker.loop.trainer.config.penalty == "l1", timeout=5000)
+    press(window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: window._painted.config.penalty == "l1", timeout=5000)
+    assert "sign(a)" in window.formula_labels["PenaltyCurvePanel"].text()
+    press(window, Qt.Key.Key_C)
+    assert not window.formulas_shown
+    press(window, Qt.Key.Key_C)
+    assert window.formulas_shown
+
+
+def test_the_annotation_shows_dead_units_mean_rho_hat_and_sparsity(window, qtbot):
+    snapshot = window._painted
+    text = window.annotation.text()
+    assert f"of {snapshot.hidden_units}" in text
+    assert f"{snapshot.rho_hat_mean:.3f}" in text and f"target ρ {SMALL.rho:g}" in text
+    assert f"{snapshot.fraction_near_zero:.0%}" in text
+
+
+@pytest.mark.parametrize("kind", ["png", "svg"])
+def test_each_panel_exports_as_png_and_svg(window, tmp_path, kind):
+    for name in window.panels:
+        path = tmp_path / f"{name}.{kind}"
+        window.exporter.export_panel(name, kind, str(path))
+        assert path.is_file() and path.stat().st_size > 500, name
+        if kind == "png":
+            image = QImage(str(path))
+            assert image.width() > 50 and image.height() > 50
+        else:
+            assert path.read_text().lstrip().startswith("<?xml")
+
+
+def test_the_metric_history_exports_as_csv(window, qtbot, tmp_path):
+    train_steps(window, qtbot, 3)
+    path = tmp_path / "history.csv"
+    window.exporter.export_csv(str(path))
+    rows = list(csv.DictReader(path.open()))
+    history = window._snapshot.history
+    assert [int(row["step_first"]) for row in rows if row["total_mean"]] == \
+        list(history.step_first)
+    assert float(rows[-1]["total_mean"]) == pytest.approx(history.column("total")[-1])
+
+
+def test_the_mosaic_timeline_exports_as_gif_and_png_sequence(window, qtbot, tmp_path):
+    from PIL import Image
+
+    train_steps(window, qtbot, 2)
+    gif = tmp_path / "mosaic.gif"
+    window.exporter.export_timeline("gif", str(gif))
+    with Image.open(gif) as image:
+        assert image.n_frames >= 2  # identical frames may merge; 3 recorded
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    window.exporter.export_timeline("png", str(folder))
+    names = sorted(p.name for p in folder.glob("*.png"))
+    assert names == [f"mosaic_{i:05d}_step_{i - 1:06d}.png" for i in (1, 2, 3)]
+    assert "Exported" in window.banner.text
