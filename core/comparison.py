@@ -147,6 +147,15 @@ class ComparisonRun:
     def dataset(self) -> Dataset:
         return self.a.dataset
 
+    # What core.control.TrainingLoop reads of the run it drives: A stands for both.
+    @property
+    def config(self) -> TrainConfig:
+        return self.a.config
+
+    @property
+    def device(self) -> Any:
+        return self.a.device
+
     def differences(self) -> tuple[Difference, ...]:
         return differences(self.a.config, self.b.config)
 

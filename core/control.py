@@ -118,8 +118,10 @@ class TrainingLoop:
         """Run ``function(trainer)`` in the training thread; its value goes to on_result."""
         self._send("call", tag, function)
 
-    def save(self, path: str) -> None:
-        self._send("save", path)
+    def save(self, path: str, extra: dict[str, Any] | None = None) -> None:
+        """Write the run to ``path``, with ``extra`` entries beside it (plain types and
+        tensors only, e.g. the GUI's timeline)."""
+        self._send("save", path, extra or {})
 
     def _send(self, name: str, *args: Any) -> None:
         self._commands.put((name, args))
@@ -214,9 +216,9 @@ class TrainingLoop:
                 self._guarded(lambda: self.listener.on_result(tag, function(self.trainer)),
                               pause=False)
         elif name == "save" and self.trainer is not None:
-            path = args[0]
+            path, extra = args
             self._guarded(lambda: self.listener.on_result(
-                "saved", str(_save(path, self.trainer))), pause=False)
+                "saved", str(_save(path, self.trainer, extra))), pause=False)
         elif name == "open":
             self._open(args[0])
         elif name == "continue_on":
@@ -250,7 +252,8 @@ class TrainingLoop:
                 self._set_state(PAUSED)
             self.trainer, self._config = trainer, config
             self._autosaved = (trainer.step_count, time.monotonic())
-            self.listener.on_result("opened", (str(path), config, payload.get("preset", "")))
+            self.listener.on_result("opened", (str(path), config, payload.get("preset", ""),
+                                               payload.get("timeline")))
 
         if self._guarded(open_run):
             self._snapshot(False)
@@ -356,10 +359,10 @@ def _create_trainer(config: TrainConfig, device: str) -> Trainer:
     return Trainer.create(config, device)
 
 
-def _save(path: str, trainer: Trainer) -> object:
+def _save(path: str, trainer: Trainer, extra: dict[str, Any] | None = None) -> object:
     from core.checkpoint import save_run
 
-    return save_run(path, trainer.state_dict())
+    return save_run(path, {**trainer.state_dict(), **(extra or {})})
 
 
 def run_in_thread(loop: TrainingLoop) -> threading.Thread:

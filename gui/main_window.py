@@ -38,6 +38,12 @@ from core.presets import PRESETS
 from core.snapshot import Snapshot
 from core.timeline import Timeline, replay_snapshot
 from gui.banner import Banner
+from gui.comparison_window import (
+    CompareDialog,
+    ComparisonWindow,
+    comparison_configs,
+    validate_pair,
+)
 from gui.controls import CUSTOM, ControlPanel
 from gui.download_dialog import DownloadDialog
 from gui.exporting import Exporter
@@ -128,6 +134,7 @@ class MainWindow(QMainWindow):
         self._replay_index: int | None = None
         self._presentation: tuple[object, object, FontScaler] | None = None
         self.exporter = Exporter(self)
+        self.comparison: ComparisonWindow | None = None
 
         self.worker = TrainingWorker(config, self._device, self._make_trainer, self,
                                      autosave_path=str(settings.autosave_path()))
@@ -290,6 +297,29 @@ class MainWindow(QMainWindow):
     def presenting(self) -> bool:
         return self._presentation is not None
 
+    def open_comparison(self) -> None:
+        """The A/B window, for the choice made in a dialog (this run pauses meanwhile:
+        two runs at once would halve both on a small machine)."""
+        dialog = CompareDialog(self)
+        if dialog.exec() != CompareDialog.DialogCode.Accepted:
+            return
+        config_a, config_b = comparison_configs(self.controls.applied,
+                                                dialog.choice.currentIndex())
+        problem = validate_pair(config_a, config_b)
+        if problem:
+            self.banner.show_message(f"Cannot compare: {problem}")
+            return
+        if self._state == "running":
+            self.worker.pause()
+        if self.comparison is not None:
+            self.comparison.close()
+        self.comparison = ComparisonWindow(
+            config_a, config_b, self._device, self._data_path(config_a.dataset),
+            self.redraw_spin.value())
+        self.comparison.show()
+        self.comparison.raise_()
+        self.comparison.activateWindow()
+
     def _add_dock(self, name: str, title: str, widget: QWidget,
                   area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -328,6 +358,15 @@ class MainWindow(QMainWindow):
         for action in (self.start_action, self.step_action, self.reset_action):
             bar.addAction(action)
             self.addAction(action)
+        bar.addSeparator()
+        self.compare_action = QAction("A/B", self)
+        self.compare_action.setObjectName("compare")
+        self.compare_action.setShortcut(QKeySequence("Ctrl+B"))
+        self.compare_action.setToolTip("Compare two runs side by side: same data, same "
+                                       "initial weights, one knob apart (Ctrl+B)")
+        self.compare_action.triggered.connect(self.open_comparison)
+        bar.addAction(self.compare_action)
+        self.addAction(self.compare_action)
         bar.addSeparator()
 
         bar.addWidget(QLabel(" Speed "))
@@ -653,7 +692,11 @@ class MainWindow(QMainWindow):
     def _save_run(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save run", "run.pt", "Rhoscope runs (*.pt)")
         if path:
-            self.worker.save(path)
+            self.save_run(path)
+
+    def save_run(self, path: str) -> None:
+        """The run and its timeline, so that reopening it can replay it too."""
+        self.worker.save(path, {"timeline": self.timeline.state_dict()})
 
     def _open_run_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open run", "",
@@ -741,10 +784,17 @@ class MainWindow(QMainWindow):
             self.settings.add_recent_run(str(value))
             self.banner.show_message(f"Saved the run to {value}", error=False)
         elif tag == "opened":
-            path, config, preset = value
+            path, config, preset, timeline = value
             self.settings.add_recent_run(path)
             self.unit_history.clear()
             self.timeline.clear()
+            if timeline is not None:
+                try:
+                    self.timeline.load_state_dict(timeline)
+                except ValueError as error:
+                    self.banner.show_message(f"The run's timeline was damaged ({error}); "
+                                             "it starts again from here", error=False)
+            self.timeline_bar.go_live()
             self.controls.set_applied(config, preset or "custom")
             self.banner.show_message(f"Opened {path}: press Start to continue training",
                                      error=False)
@@ -850,6 +900,8 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         if self.inspector is not None:
             self.inspector.close()
+        if self.comparison is not None:
+            self.comparison.close()
         event.accept()
 
     @property

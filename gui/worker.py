@@ -104,8 +104,8 @@ class TrainingWorker(QObject):
     def call(self, tag: str, function: Callable[[Trainer], Any]) -> None:
         self.loop.call(tag, function)
 
-    def save(self, path: str) -> None:
-        self.loop.save(path)
+    def save(self, path: str, extra: dict[str, Any] | None = None) -> None:
+        self.loop.save(path, extra)
 
     def open(self, path: str) -> None:
         self.loop.open(path)

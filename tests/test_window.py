@@ -344,7 +344,7 @@ def test_a_saved_run_opens_with_its_settings_and_joins_the_recent_runs(window, q
     press(window, Qt.Key.Key_S)
     qtbot.waitUntil(lambda: window._painted.step == 1, timeout=5000)
     saved = tmp_path / "lecture.pt"
-    window.worker.save(str(saved))
+    window.save_run(str(saved))
     qtbot.waitUntil(lambda: "Saved the run" in window.banner.text, timeout=5000)
     window.controls.editors["beta"].edit.setText("0.5")
     window.controls.editors["beta"].edit.editingFinished.emit()
@@ -352,6 +352,7 @@ def test_a_saved_run_opens_with_its_settings_and_joins_the_recent_runs(window, q
     window.confirm = lambda title, text: True
     window.open_run(str(saved))
     qtbot.waitUntil(lambda: "Opened" in window.banner.text, timeout=10000)
+    assert list(window.timeline.steps()) == [0, 1]  # the replay came back with the run
     assert trainer(window).config.beta == SMALL.beta
     assert window.controls.applied.beta == SMALL.beta
     assert window.settings.recent_runs[0] == str(saved.resolve())

@@ -1,0 +1,204 @@
+"""A/B comparison: two runs on the same data, from the same initial weights and batch
+order, differing in one knob, trained in lockstep and drawn side by side.
+
+Reached from the main window in two clicks: the toolbar's "A/B" button opens a dialog
+with the lecture's classic comparisons (L1 vs KL, beta 0 vs 3, rho 0.05 vs 0.2) and
+"Compare" starts it.  The window has its own training thread (a ``TrainingLoop`` driving
+a ``core.comparison.ComparisonRun``); closing it stops that thread.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QGridLayout,
+    QLabel,
+    QMainWindow,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.comparison import ComparisonRun, ComparisonSnapshot, check_pair
+from core.config import ConfigError, TrainConfig
+from gui.banner import Banner
+from gui.panels.common import RHO_HAT, LiveLabel, caption_label, use_dark_palette
+from gui.panels.kl_panel import PenaltyCurvePanel
+from gui.panels.loss_panel import LossPanel
+from gui.panels.mosaic_panel import MosaicPanel
+from gui.panels.rho_panel import RhoPanel
+from gui.worker import TrainingWorker
+
+#: The comparisons a lecture reaches for: (label, changes to A, changes to B).
+CHOICES: tuple[tuple[str, dict, dict], ...] = (
+    ("KL sparsity: β 0 against β 3", {"penalty": "kl", "beta": 0.0},
+     {"penalty": "kl", "beta": 3.0}),
+    ("L1 on activations against KL sparsity", {"penalty": "l1"}, {"penalty": "kl"}),
+    ("KL target: ρ 0.05 against ρ 0.2", {"penalty": "kl", "rho": 0.05},
+     {"penalty": "kl", "rho": 0.2}),
+    ("No penalty against KL sparsity", {"penalty": "none"}, {"penalty": "kl"}),
+)
+
+#: Panel rows, top to bottom, one column per run, with (stretch, minimum height).
+ROWS = (MosaicPanel, LossPanel, RhoPanel, PenaltyCurvePanel)
+ROW_SIZES = ((4, 280), (2, 150), (2, 150), (2, 150))
+
+
+def comparison_configs(base: TrainConfig, choice: int) -> tuple[TrainConfig, TrainConfig]:
+    """A and B from the current settings and one of CHOICES (KL needs a bounded
+    activation: a relu encoder becomes sigmoid on both sides)."""
+    _, changes_a, changes_b = CHOICES[choice]
+    if base.encoder_activation == "relu" and "kl" in (changes_a.get("penalty"),
+                                                       changes_b.get("penalty")):
+        base = base.replace(encoder_activation="sigmoid")
+    return base.replace(**changes_a), base.replace(**changes_b)
+
+
+class CompareDialog(QDialog):
+    """Pick what differs between A and B (the first choice is ready: one more click)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Compare A and B")
+        self.choice = QComboBox()
+        self.choice.setObjectName("comparison_choice")
+        for label, _, _ in CHOICES:
+            self.choice.addItem(label)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.compare_button = buttons.addButton("Compare",
+                                                QDialogButtonBox.ButtonRole.AcceptRole)
+        self.compare_button.setDefault(True)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Two runs from the same initial weights and batch order, "
+                                "differing only in:"))
+        layout.addWidget(self.choice)
+        layout.addWidget(buttons)
+
+
+class ComparisonWindow(QMainWindow):
+    """Runs A and B side by side, trained in lockstep by one worker thread."""
+
+    def __init__(self, config_a: TrainConfig, config_b: TrainConfig, device: str = "cpu",
+                 data_dir: str | None = None, redraw_hz: float = 10.0,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Rhoscope: A/B comparison")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+        self.snapshot: ComparisonSnapshot | None = None
+        self._state = "starting"
+        self.banner = Banner()
+        self.caption = caption_label()
+        self.caption.setObjectName("comparison_caption")
+        self.panels: dict[str, list] = {}
+        grid = QGridLayout()
+        for column, side in enumerate(("A", "B")):
+            title = LiveLabel()
+            title.setObjectName(f"side_{side}")
+            grid.addWidget(title, 0, column)
+            self.panels[side] = [panel_type() for panel_type in ROWS]
+            for row, panel in enumerate(self.panels[side], start=1):
+                grid.addWidget(panel, row, column)
+        for row, (stretch, height) in enumerate(ROW_SIZES, start=1):
+            grid.setRowStretch(row, stretch)
+            for side in ("A", "B"):
+                self.panels[side][row - 1].setMinimumHeight(height)
+        self.side_titles = [grid.itemAtPosition(0, c).widget() for c in (0, 1)]
+        central = QWidget()
+        use_dark_palette(central)
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.caption)
+        layout.addLayout(grid, 1)
+        self.setCentralWidget(central)
+        self._build_toolbar()
+
+        def factory(config: TrainConfig, device_name: str) -> ComparisonRun:
+            return ComparisonRun.create(config_a, config_b, device_name, data_dir)
+
+        self.worker = TrainingWorker(config_a, device, factory, self)
+        self.worker.snapshotReady.connect(self._on_snapshot)
+        self.worker.stateChanged.connect(self._on_state)
+        self.worker.errorOccurred.connect(lambda message, details: self.banner.show_message(
+            message, {"Reset": self.worker.reset}, details))
+        self.timer = QTimer(self)
+        self.timer.setInterval(round(1000 / redraw_hz))
+        self.timer.timeout.connect(self._on_tick)
+        self._requested = False
+        screen = self.screen().availableGeometry()
+        self.resize(min(1500, int(screen.width() * 0.96)), min(1000, int(screen.height() * 0.92)))
+        self.worker.start()
+        self.timer.start()
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Comparison")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.start_action = QAction("▶ Start both", self)
+        self.start_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.start_action.triggered.connect(self.toggle_training)
+        step = QAction("Step both", self)
+        step.setShortcut(QKeySequence(Qt.Key.Key_S))
+        step.triggered.connect(lambda: self.worker.step_once())
+        reset = QAction("Reset both", self)
+        reset.setShortcut(QKeySequence(Qt.Key.Key_R))
+        reset.triggered.connect(lambda: self.worker.reset())
+        close = QAction("Close", self)
+        close.setShortcut(QKeySequence("Ctrl+W"))
+        close.triggered.connect(self.close)
+        for action in (self.start_action, step, reset, close):
+            bar.addAction(action)
+            self.addAction(action)
+
+    def toggle_training(self) -> None:
+        if self._state == "running":
+            self.worker.pause()
+        else:
+            self.worker.resume()
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def _on_state(self, state: str) -> None:
+        self._state = state
+        self.start_action.setText("❚❚ Pause both" if state == "running" else "▶ Start both")
+
+    def _on_tick(self) -> None:
+        if self._state == "running" and not self._requested:
+            self._requested = True
+            self.worker.request_snapshot()
+
+    def _on_snapshot(self, snapshot: ComparisonSnapshot) -> None:
+        self._requested = False
+        self.snapshot = snapshot
+        caveats = "".join(f"<br><small>⚠ {c}</small>" for c in snapshot.caveats)
+        self.caption.setText(f"<b>{snapshot.caption}</b> · same data, initial weights "
+                             f"and batches · step {snapshot.a.step}{caveats}")
+        for title, side, run in zip(self.side_titles, ("A", "B"), (snapshot.a, snapshot.b),
+                                    strict=True):
+            title.setText(f"<b>{side}</b>: penalty {run.config.penalty} · "
+                          f"loss {run.loss.total:.4g} · dead {run.dead_count} · "
+                          f"mean {RHO_HAT} {run.rho_hat_mean:.3f}")
+            for panel in self.panels[side]:
+                panel.show_snapshot(run)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.timer.stop()
+        if not self.worker.stop(timeout_ms=1000):
+            self.worker.stop(timeout_ms=-1)
+        event.accept()
+
+
+def validate_pair(config_a: TrainConfig, config_b: TrainConfig) -> str | None:
+    """None when A and B can be compared, else the reason (for a message box)."""
+    try:
+        check_pair(config_a, config_b)
+    except ConfigError as error:
+        return str(error)
+    return None
