@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -20,30 +22,108 @@ class CheckpointError(ValueError):
     """A run file that cannot be used; the message names the file and the reason."""
 
 
+class SaveError(OSError):
+    """A file that could not be written (full disk, no permission...); the message names
+    the file and the reason, and the previous file of that name is unchanged."""
+
+
+def _default_mode() -> int:
+    """Permissions a new file gets under this process's umask (read without changing it
+    where the system says it, else by setting and restoring it once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_NEW_FILE_MODE: int | None = None
+
+
 def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place.
 
-    A crash or a full disk midway leaves the previous file untouched.
+    A crash or a full disk midway leaves the previous file untouched and no temporary file
+    behind; the failure is a SaveError naming the file.  The new file gets the permissions
+    of the one it replaces (or the usual ones for a new file).
     """
+    global _NEW_FILE_MODE
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                             dir=path.parent)
         with os.fdopen(handle, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            if _NEW_FILE_MODE is None:
+                _NEW_FILE_MODE = _default_mode()
+            mode = _NEW_FILE_MODE
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        temporary = None
+        _sync_folder(path.parent)
+    except Exception as error:  # whatever failed, say so and keep the previous file
+        if isinstance(error, OSError):
+            reason = error.strerror or str(error) or type(error).__name__
+        else:
+            reason = f"{type(error).__name__}: {_first_line(error)}"
+        failure = SaveError(f"{path}: could not be saved ({reason}); any previous "
+                            f"{path.name} is unchanged")
+        failure.errno = getattr(error, "errno", None)
+        raise failure from error
+    finally:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); harmless where folders cannot be opened."""
+    if os.name != "posix":
+        return
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def save_run(path: str | Path, trainer_state: dict[str, Any], preset: str = "") -> Path:
-    """Write a trainer's ``state_dict()`` as a run file (with the preset it started from)."""
+    """Write a trainer's ``state_dict()`` as a run file (with the preset it started from).
+
+    Atomic: on any failure (a full disk, no permission) the previous file is unchanged and
+    a SaveError names the file and the reason.
+    """
     payload = {"format": FORMAT, "version": FORMAT_VERSION, "preset": preset, **trainer_state}
     path = Path(path)
-    atomic_write(path, lambda file: torch.save(payload, file))
+
+    def write(file: Any) -> None:
+        # Serialised in memory first: torch.save turns a failing file write into an opaque
+        # RuntimeError, while a plain write keeps the reason ("No space left on device").
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        file.write(buffer.getbuffer())
+
+    atomic_write(path, write)
     return path
 
 
@@ -70,7 +150,11 @@ def load_run(path: str | Path) -> dict[str, Any]:
     Uses ``torch.load(weights_only=True)``: a file that tries to run code is refused.
     """
     path = Path(path)
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as error:  # a name the system refuses (too long...)
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if not is_file:
         raise CheckpointError(f"{path}: no such run file")
     try:
         with warnings.catch_warnings():
@@ -83,20 +167,120 @@ def load_run(path: str | Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a Rhoscope run file")
     version = payload.get("version")
+    if type(version) is not int:
+        raise CheckpointError(f"{path}: damaged run file (format version {_shown(version)} is "
+                              f"not a number; this Rhoscope reads version {FORMAT_VERSION})")
     if version in MIGRATIONS:
-        payload = MIGRATIONS[version](payload)
+        try:
+            payload = MIGRATIONS[version](payload)
+        except Exception as error:
+            raise CheckpointError(f"{path}: damaged version {version} run file "
+                                  f"({_first_line(error)})") from None
         version = payload["version"]
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: run file format version {version!r} is not supported "
-                              f"(this Rhoscope reads version {FORMAT_VERSION})")
+        newer = "a newer" if version > FORMAT_VERSION else "an older"
+        raise CheckpointError(f"{path}: run file format version {version} is not supported "
+                              f"(written by {newer} Rhoscope; this one reads version "
+                              f"{FORMAT_VERSION}{' and migrates ' if MIGRATIONS else ''}"
+                              f"{', '.join(str(v) for v in sorted(MIGRATIONS))})")
     missing = [key for key in ("config", "model", "optimizer", "counters", "history",
                                "validation_history", "validated_at", "tracker", "order",
                                "order_generator", "image_shape", "dataset_size")
                if key not in payload]
     if missing:
         raise CheckpointError(f"{path}: damaged run file (missing {', '.join(missing)})")
+    problem = _structure_problem(payload)
+    if problem:
+        raise CheckpointError(f"{path}: damaged run file ({problem})")
     try:
         payload["config"] = TrainConfig.from_dict(payload["config"])
     except (ConfigError, TypeError) as error:
         raise CheckpointError(f"{path}: the saved settings are invalid: {error}") from None
     return payload
+
+
+#: Most rows a saved history may claim (the trainer keeps 2048); a larger number is
+#: damage, and believing it would allocate that much memory.
+MAX_HISTORY_ROWS = 1_000_000
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, str | int | float | type(None)) \
+        else type(value).__name__
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _structure_problem(payload: dict[str, Any]) -> str:
+    """What is wrong with the shape of a run file's parts ("" if nothing): checked before
+    any of it reaches the trainer, so a damaged file is one clear message."""
+    if not isinstance(payload.get("preset", ""), str):
+        return "the preset is not a name"
+    model = payload["model"]
+    if not (isinstance(model, dict) and model and all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items())):
+        return "model is not a set of named weight tensors"
+    if not isinstance(payload["optimizer"], dict):
+        return "optimizer state is not a mapping"
+    counters = payload["counters"]
+    names = ("step", "samples_seen", "epochs_done", "cursor")
+    if not (isinstance(counters, dict) and all(_is_count(counters.get(n)) for n in names)
+            and _is_number(counters.get("busy_seconds"))):
+        return "counters are not " + ", ".join(names) + " and busy_seconds"
+    order, generator = payload["order"], payload["order_generator"]
+    if not (isinstance(order, torch.Tensor) and order.ndim == 1
+            and not order.is_floating_point() and not order.is_complex()):
+        return "the batch order is not a list of image indices"
+    if not (isinstance(generator, torch.Tensor) and generator.dtype == torch.uint8):
+        return "the batch order's random state is not a byte tensor"
+    tracker = payload["tracker"]
+    if not (isinstance(tracker, dict)
+            and all(isinstance(tracker.get(k), torch.Tensor)
+                    for k in ("rho_hat_ema", "near_zero_ema", "window_max"))
+            and _is_count(tracker.get("updates")) and _is_count(tracker.get("window_samples"))
+            and (tracker.get("last_window_max") is None
+                 or isinstance(tracker.get("last_window_max"), torch.Tensor))):
+        return "the per-unit statistics are not tensors and counts"
+    for key in ("history", "validation_history"):
+        problem = _history_problem(payload[key])
+        if problem:
+            return f"{key}: {problem}"
+    if not _is_number(payload["validated_at"]):
+        return "validated_at is not a number"
+    shape = payload["image_shape"]
+    if not (isinstance(shape, list | tuple) and len(shape) == 2
+            and all(_is_count(side) and side >= 1 for side in shape)):
+        return "image_shape is not (height, width)"
+    size = payload["dataset_size"]
+    if size is not None and not (_is_count(size) and size >= 1):
+        return "dataset_size is not a number of images"
+    return ""
+
+
+def _history_problem(history: Any) -> str:
+    if not isinstance(history, dict):
+        return "not a mapping"
+    columns = history.get("columns")
+    if not (isinstance(columns, list | tuple) and columns
+            and all(isinstance(c, str) for c in columns)):
+        return "columns are not names"
+    capacity, width = history.get("capacity"), history.get("width")
+    if not (_is_count(capacity) and 2 <= capacity <= MAX_HISTORY_ROWS):
+        return f"capacity is not from 2 to {MAX_HISTORY_ROWS}"
+    if not (_is_count(width) and width >= 1):
+        return "width is not a positive count"
+    rows = history.get("first")
+    if not isinstance(rows, list) or len(rows) > capacity:
+        return "rows are not a list within the capacity"
+    for name in ("last", "count", "sum", "min", "max"):
+        values = history.get(name)
+        if not isinstance(values, list) or len(values) != len(rows):
+            return f"{name} does not have one entry per row"
+    return ""

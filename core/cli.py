@@ -1,14 +1,18 @@
-"""The headless command line: ``train``, ``presets``, ``gradcheck``.
+"""The headless command line: ``train``, ``presets``, ``datasets``, ``gradcheck``.
 
-A stable contract for scripts: bad input exits with status 2 and one line naming the
-field and what is allowed; divergence exits with 3 (``run.pt`` keeps the last good
-weights); Ctrl+C saves what was done and exits with 130.
+A stable contract for scripts, never a traceback: bad input exits with status 2 and one
+line naming the field and what is allowed; a failure outside the user's input (a full
+disk, a failing device, out of memory) exits with 1 and one line, leaving the ``--out``
+folder's earlier files as they were; divergence exits with 3 (``run.pt`` keeps the last
+good weights); Ctrl+C or SIGTERM saves what was done and exits with 130 (a second Ctrl+C,
+or one before training starts, stops at once and writes nothing more).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import threading
@@ -124,7 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit status is one of EXIT_* and a failure is one line on
+    stderr, never a traceback (``--help`` exits through argparse with 0)."""
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        for token in argv:
+            if "\0" in token:  # no real command line holds one; paths would choke on it
+                raise UsageError(f"argument {token[:40]!r} holds a NUL character")
         args = build_parser().parse_args(argv)
         if args.command == "train":
             return _train(args)
@@ -137,8 +147,26 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().print_help()
         return EXIT_OK
     except (UsageError, ConfigError) as error:
-        print(f"rhoscope: error: {error}", file=sys.stderr)
+        _say_error(error)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nrhoscope: interrupted (Ctrl+C); nothing more was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (OSError, MemoryError) as error:  # a full disk, no permission, too little memory
+        _say_error(error)
+        return EXIT_FAILED
+
+
+def _say_error(error: BaseException) -> None:
+    """One line on stderr: ``rhoscope: error: <what is wrong>``."""
+    if isinstance(error, MemoryError):
+        text = f"out of memory ({str(error) or 'no detail'}): use fewer samples or hidden units"
+    elif isinstance(error, OSError) and error.strerror and error.filename:
+        text = f"{error.filename}: {error.strerror}"
+    else:
+        text = str(error) or type(error).__name__
+    text = " ".join(text.split())  # always one line
+    print(f"rhoscope: error: {text}", file=sys.stderr)
 
 
 def _presets() -> int:
@@ -276,12 +304,15 @@ def _train(args: argparse.Namespace) -> int:
         trainer = Trainer.create(config, args.device, args.data_dir)
     except (DatasetMissing, IdxError, DataError) as error:
         raise UsageError(str(error)) from None
+    except RuntimeError as error:  # CUDA out of memory, a device that fails
+        print(f"rhoscope: error: {_device_failure(error, args.device, None)}", file=sys.stderr)
+        return EXIT_FAILED
     if payload is not None:
         try:
             trainer.load_state_dict(payload)
-        except (RuntimeError, KeyError, ValueError, TypeError) as error:
-            raise UsageError(f"{args.resume}: does not fit this data "
-                             f"({str(error).splitlines()[0][:160]})") from None
+        except Exception as error:  # any mismatch or damage is the run file's, not a crash
+            raise UsageError(f"{args.resume}: does not fit this data or is damaged "
+                             f"({_first_line(error)})") from None
         if live:
             trainer.update(**live)
 
@@ -310,47 +341,69 @@ def _train(args: argparse.Namespace) -> int:
     status, exit_code = "finished", EXIT_OK
     started = time.monotonic()
     samples_before = trainer.samples_seen
-    with open(out / "metrics.csv", "w", newline="") as stream:
-        metrics = MetricsWriter(stream)
-        if payload is not None:
-            metrics.write_history(trainer.history.arrays())
+    # metrics.csv is written beside its final name and renamed at the end, so a run that
+    # fails leaves the folder's previous metrics.csv (and run.pt) as they were.
+    metrics_file = _PartialFile(out / "metrics.csv")
+    try:
+        with metrics_file as stream:
+            metrics = MetricsWriter(stream)
+            if payload is not None:
+                metrics.write_history(trainer.history.arrays())
 
-        def on_rows(row_steps, epochs, values, validation) -> None:
-            keep = (row_steps % log_every == 0) | (row_steps == last_step)
-            keep[-1] |= validation is not None  # never drop a validation measurement
-            metrics.write_rows(row_steps[keep], epochs[keep], values[keep], validation)
-            if progress is not None:
-                row = values[-1]
-                progress.update(int(row_steps[-1]) - first_step,
-                                f"loss {row[0]:.4g} rho_hat {row[4]:.3f}")
+            def on_rows(row_steps, epochs, values, validation) -> None:
+                keep = (row_steps % log_every == 0) | (row_steps == last_step)
+                keep[-1] |= validation is not None  # never drop a validation measurement
+                metrics.write_rows(row_steps[keep], epochs[keep], values[keep], validation)
+                if progress is not None:
+                    row = values[-1]
+                    progress.update(int(row_steps[-1]) - first_step,
+                                    f"loss {row[0]:.4g} rho_hat {row[4]:.3f}")
 
-        trainer.row_sink = on_rows
+            trainer.row_sink = on_rows
+            try:
+                with _StopRequests() as stop:
+                    for _ in range(steps):
+                        if stop.requested:
+                            break
+                        trainer.step()
+                    trainer.flush()
+                if stop.requested:
+                    status, exit_code = "interrupted", EXIT_INTERRUPTED
+                    print(f"\nrhoscope: stopped at step {trainer.step_count} "
+                          f"({stop.requested}); saving the run", file=sys.stderr)
+            except DivergenceError as error:
+                status, exit_code = "diverged", EXIT_DIVERGED
+                print(f"\nrhoscope: {error}", file=sys.stderr)
+            except RuntimeError as error:  # CUDA out of memory, a lost device
+                if progress is not None:
+                    progress.close()
+                    progress = None
+                print(f"\nrhoscope: error: "
+                      f"{_device_failure(error, str(trainer.device), trainer.step_count + 1)}; "
+                      f"nothing was saved: {out} is as it was", file=sys.stderr)
+                metrics_file.discard()
+                return EXIT_FAILED
+            finally:
+                trainer.row_sink = None
+                if progress is not None:
+                    progress.close()
+        seconds = time.monotonic() - started
+
         try:
-            with _StopRequests() as stop:
-                for _ in range(steps):
-                    if stop.requested:
-                        break
-                    trainer.step()
-                trainer.flush()
-            if stop.requested:
-                status, exit_code = "interrupted", EXIT_INTERRUPTED
-                print(f"\nrhoscope: stopped at step {trainer.step_count} ({stop.requested}); "
-                      "saving the run", file=sys.stderr)
-        except DivergenceError as error:
-            status, exit_code = "diverged", EXIT_DIVERGED
-            print(f"\nrhoscope: {error}", file=sys.stderr)
-        finally:
-            trainer.row_sink = None
-            if progress is not None:
-                progress.close()
-    seconds = time.monotonic() - started
-
-    snapshot = trainer.snapshot(full=True)
-    summary = build_summary(snapshot, preset_name, trainer.dataset.description, seconds,
-                            trainer.samples_seen - samples_before, status)
-    write_summary(out / "summary.json", summary)
-    save_encoder_mosaic(out / "encoder_mosaic.png", snapshot)
-    save_run(out / "run.pt", trainer.state_dict(), preset_name)
+            snapshot = trainer.snapshot(full=True)  # the whole-data evaluation
+        except RuntimeError as error:
+            print(f"rhoscope: error: {_device_failure(error, str(trainer.device), None)}; "
+                  f"nothing was saved: {out} is as it was", file=sys.stderr)
+            return EXIT_FAILED
+        summary = build_summary(snapshot, preset_name, trainer.dataset.description, seconds,
+                                trainer.samples_seen - samples_before, status)
+        # The run first: it is what a crash or a full disk must not cost.
+        save_run(out / "run.pt", trainer.state_dict(), preset_name)
+        write_summary(out / "summary.json", summary)
+        save_encoder_mosaic(out / "encoder_mosaic.png", snapshot)
+        metrics_file.commit()
+    finally:
+        metrics_file.discard()  # nothing left behind when anything above failed
     target = f" (rho {config.rho:g})" if config.penalty == "kl" else ""
     print(f"{status}: step {snapshot.step} of {preset_name} on {trainer.dataset.description} "
           f"({snapshot.device}) in {seconds:.1f} s, {summary['samples_per_second']:,.0f} "
@@ -365,6 +418,55 @@ def _train(args: argparse.Namespace) -> int:
         print(_l1_note(snapshot.config, summary["fraction_near_zero"], snapshot.zero_eps))
     print(f"  wrote {out}/summary.json, metrics.csv, encoder_mosaic.png, run.pt")
     return exit_code
+
+
+class _PartialFile:
+    """A text file written under a temporary name beside ``path`` and renamed onto it by
+    ``commit()`` (atomic); ``discard()`` removes the temporary file if it is still there."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.partial = path.with_name(f".{path.name}.partial")
+        self._stream = None
+
+    def __enter__(self):
+        self._stream = open(self.partial, "w", newline="")
+        return self._stream
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._stream is not None and not self._stream.closed:
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+            self._stream.close()
+
+    def commit(self) -> None:
+        self._close()
+        os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        if self._stream is not None and not self._stream.closed:
+            self._stream.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:160] if text else type(error).__name__
+
+
+def _device_failure(error: RuntimeError, device: str, step: int | None) -> str:
+    """One line for a step that failed on the device, with a way on."""
+    where = f"at step {step} " if step is not None else ""
+    text = _first_line(error)
+    if "out of memory" in str(error).lower():
+        way_on = "" if device == "cpu" else ", or --device cpu"
+        return (f"out of memory on {device} {where}({text}): use a smaller batch_size, "
+                f"fewer hidden_units or samples{way_on}")
+    way_on = "" if device == "cpu" else "; try --device cpu"
+    return f"the device {device} failed {where}({type(error).__name__}: {text}){way_on}"
 
 
 def _l1_note(config: TrainConfig, fraction_near_zero: float, zero_eps: float) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -78,7 +79,7 @@ class FieldSpec:
                 raise self._error(value)
             return value
         if self.kind in (int, float):
-            if not math.isfinite(value):
+            if self.kind is float and not math.isfinite(value):
                 raise self._error(value)
             if self.minimum is not None and (
                 value < self.minimum or (value == self.minimum and not self.min_inclusive)
@@ -92,6 +93,8 @@ class FieldSpec:
 
     def parse(self, text: str) -> Any:
         """Parse user text (CLI ``--set``, a GUI field) and check it."""
+        if not isinstance(text, str):
+            raise self._error(text)
         text = text.strip()
         if self.kind is bool:
             lowered = text.lower()
@@ -122,29 +125,60 @@ class FieldSpec:
             if isinstance(value, bool):
                 return value
             raise self._error(value)
-        if self.kind is int:
-            if isinstance(value, bool) or not isinstance(value, int | float):
+        if self.kind in (int, float):
+            # Any real number (numpy's too), never a bool: True is not a learning rate.
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise self._error(value)
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise self._error(value)
-                value = int(value)
-            return int(value)
-        if self.kind is float:
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if self.kind is int and isinstance(value, numbers.Integral):
+                return int(value)
+            try:
+                number = float(value)
+            except (OverflowError, ValueError):  # beyond the float range
+                raise self._error(value) from None
+            if self.kind is float:
+                return number
+            if not number.is_integer():
                 raise self._error(value)
-            return float(value)
+            return int(number)
         if not isinstance(value, str):
             raise self._error(value)
         return value
 
     def _error(self, value: Any, hint: str = "") -> ConfigError:
-        shown = repr(value) if isinstance(value, str) else _fmt(value)
-        message = f"{self.name} = {shown} is not allowed: {self.allowed()}{hint}"
+        message = f"{self.name} = {_shown(value)} is not allowed: {self.allowed()}{hint}"
         return ConfigError(self.name, message)
 
 
+#: Longest value quoted in an error message; longer ones are cut (the message stays one
+#: readable line whatever was pasted into a field).
+MAX_SHOWN = 40
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message quotes it: one line, at most about MAX_SHOWN characters."""
+    if isinstance(value, str):
+        text = value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN] + "..."
+        return repr(text)
+    if isinstance(value, bool | int | float):
+        return _fmt(value)
+    text = f"{type(value).__name__} {_safe_repr(value)}"
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:  # a foreign object whose repr fails is still named by its type
+        return "(unprintable)"
+
+
 def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int) and value.bit_length() > 64:
+        # str() refuses integers over 4300 digits; nobody reads that many anyway
+        digits = int(value.bit_length() * math.log10(2))
+        return f"{'-' if value < 0 else ''}an integer of about {digits + 1} digits"
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
@@ -260,6 +294,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
         """Build from a mapping (a saved run, a preset); unknown keys are refused."""
+        if not isinstance(values, Mapping):
+            raise ConfigError("config", f"the settings are {_shown(values)}, not allowed: "
+                              f"a mapping of setting names to values")
         for key in values:
             _spec(key)
         return cls(**dict(values))
@@ -295,18 +332,18 @@ def check_batch_size(config: TrainConfig, dataset_size: int) -> None:
 
 
 def _spec(key: str) -> FieldSpec:
-    try:
-        return FIELDS[key]
-    except KeyError:
+    spec = FIELDS.get(key) if isinstance(key, str) else None
+    if spec is None:
         raise ConfigError(
-            key, f"unknown setting '{key}': allowed keys are {', '.join(FIELDS)}"
-        ) from None
+            key[:MAX_SHOWN] if isinstance(key, str) else "config",
+            f"unknown setting {_shown(key)}: allowed keys are {', '.join(FIELDS)}")
+    return spec
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
     """Parse one ``key=value`` (the CLI's ``--set``) into a checked (key, value)."""
     if "=" not in text:
-        raise ConfigError("--set", f"--set {text!r} is not of the form key=value")
+        raise ConfigError("--set", f"--set {_shown(text)} is not of the form key=value")
     key, _, raw = text.partition("=")
     spec = _spec(key.strip())
     return spec.name, spec.parse(raw)

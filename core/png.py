@@ -27,9 +27,17 @@ def encode_gray_png(image: np.ndarray) -> bytes:
 
 def save_gray_png(path: str | Path, image: np.ndarray, low: float, high: float,
                   scale: int = 1) -> None:
-    """Map [low, high] to 0..255, enlarge by ``scale`` (nearest) and write a PNG."""
+    """Map [low, high] to 0..255, enlarge by ``scale`` (nearest) and write a PNG.
+
+    Written atomically: on failure the previous file is unchanged and a SaveError (an
+    OSError) names the file and the reason.
+    """
     values = (np.clip((np.asarray(image, np.float64) - low) / (high - low), 0, 1) * 255).round()
     pixels = values.astype(np.uint8)
     if scale > 1:
         pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
-    Path(path).write_bytes(encode_gray_png(pixels))
+    data = encode_gray_png(pixels)
+    from core.checkpoint import atomic_write  # torch loads only when a file is written
+
+    # Atomic: a full disk midway leaves the previous PNG as it was (SaveError says so).
+    atomic_write(Path(path), lambda file: file.write(data))

@@ -88,8 +88,10 @@ DEFAULT_PRESET = "kl-demo"
 
 
 def get_preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ConfigError("preset", f"preset = {name!r} is not allowed: one of "
-                          + ", ".join(PRESETS)) from None
+    preset = PRESETS.get(name) if isinstance(name, str) else None
+    if preset is None:
+        shown = repr(name[:40] + "..." if len(name) > 40 else name) if isinstance(name, str) \
+            else type(name).__name__
+        raise ConfigError("preset", f"preset = {shown} is not allowed: one of "
+                          + ", ".join(PRESETS))
+    return preset

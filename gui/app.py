@@ -29,6 +29,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--device", choices=DEVICE_CHOICES, help="training device")
     parser.add_argument("--settings", help="use this settings file (INI) instead of the "
                                            "user's settings")
+    parser.add_argument("--start", action="store_true",
+                        help="start training as soon as the window is up (as Space does)")
     return parser.parse_args(argv)
 
 
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     marks["window shown"] = time.perf_counter()
     if os.environ.get(STARTUP_REPORT_ENV):
         _report_startup(window, marks)
+    if args.start:
+        window.worker.resume()  # queued: runs once the trainer is built
 
     # Ctrl+C in the terminal and SIGTERM close the window cleanly (the worker stops and
     # the settings are saved).  Python runs signal handlers only between bytecodes, so a

@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 def export_panel_png(panel: QWidget, path: str | Path) -> Path:
     """The panel as it is on screen (title, numbers and picture)."""
     path = Path(path)
-    if not panel.grab().save(str(path), "PNG"):
+    partial = path.with_name(f".{path.name}.partial")
+    if not panel.grab().save(str(partial), "PNG"):
+        partial.unlink(missing_ok=True)
         raise OSError(f"could not write {path}")
+    partial.replace(path)  # atomic: an old file survives a failed export
     return path
 
 

@@ -70,13 +70,22 @@ def user_data_dir() -> Path:
     return base / "rhoscope" / "data"
 
 
+def _expand(path: str | Path) -> Path:
+    """``path`` with a leading ~ or ~user expanded; kept as written when that user (or
+    the home folder) is unknown, so the message says where it looked."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # "Could not determine home directory"
+        return Path(path)
+
+
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     """``data_dir`` if given, else $RHOSCOPE_DATA_DIR, else the user's data folder."""
     if data_dir is not None:
-        return Path(data_dir).expanduser()
+        return _expand(data_dir)
     env = os.environ.get(DATA_DIR_ENV)
     if env:
-        return Path(env).expanduser()
+        return _expand(env)
     return user_data_dir()
 
 
@@ -88,8 +97,11 @@ def dataset_available(name: str, data_dir: str | Path | None = None) -> bool:
         return family_available(name, resolve_data_dir(data_dir))
     if data_dir is None:
         return False
-    path = Path(data_dir).expanduser()
-    return path.is_dir() if name == "folder" else path.is_file()
+    path = _expand(data_dir)
+    try:
+        return path.is_dir() if name == "folder" else path.is_file()
+    except OSError:  # a name the system refuses (too long...)
+        return False
 
 
 def how_to_get(name: str, data_dir: str | Path | None = None) -> str:
@@ -141,7 +153,7 @@ def load_dataset(name: str, samples: int = 0, data_seed: int = 0,
             raise ConfigError("dataset", f"dataset = {name!r} needs --data-dir naming "
                               + ("a folder of PNG/JPEG images" if name == "folder"
                                  else "a .npy or .npz file"))
-        path = Path(data_dir).expanduser()
+        path = _expand(data_dir)
         if name == "folder":
             images, report = load_image_folder(path, image_size or None)
             if report.skipped:

@@ -212,7 +212,10 @@ def find_labels(family: IdxFamily, split: str, image_path: Path) -> Path | None:
 
 
 def family_available(name: str, folder: Path) -> bool:
-    return bool(find_files(get_family(name), folder))
+    try:
+        return bool(find_files(get_family(name), folder))
+    except OSError:  # a folder name the system refuses (too long...): nothing there
+        return False
 
 
 def how_to_get(name: str, folder: Path) -> str:
@@ -297,7 +300,12 @@ def load_family(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray | None,
     """
     family = get_family(name)
     folder = Path(folder)
-    found = find_files(family, folder) if folder.is_dir() else {}
+    try:
+        found = find_files(family, folder) if folder.is_dir() else {}
+    except OSError as error:  # a name the system refuses (too long...), a broken mount
+        raise DatasetMissing(f"{family.title}: {folder} cannot be read "
+                             f"({error.strerror or error}); {how_to_get(name, folder)}") \
+            from None
     split = next((split for split in SPLIT_ORDER if split in found), None)
     if split is None:
         raise DatasetMissing(_missing_message(family, folder))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,11 @@ def read_idx(path: Path) -> np.ndarray:
         raise IdxError(f"{path}: permission denied") from None
     except (OSError, EOFError) as error:
         raise IdxError(f"{path}: cannot be read ({error})") from None
+    except zlib.error as error:  # a damaged deflate stream inside a valid gzip header
+        raise IdxError(f"{path}: damaged gzip data ({error}); download or copy it "
+                       f"again") from None
+    except MemoryError:
+        raise IdxError(f"{path}: too large to read into memory") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise IdxError(f"{path}: not an IDX file (bad magic number)")
     dtype = np.dtype(_DTYPES[raw[2]])
@@ -34,8 +41,12 @@ def read_idx(path: Path) -> np.ndarray:
     if ndim == 0 or len(raw) < header:
         raise IdxError(f"{path}: truncated IDX header")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: np.prod would overflow
     if len(raw) - header != expected:
         raise IdxError(f"{path}: truncated or oversized IDX data "
                        f"({len(raw) - header} bytes of data, shape {shape} needs {expected})")
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    try:
+        array = np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    except ValueError:  # e.g. (0, 2**31, 2**31): no data, but numpy cannot index it
+        raise IdxError(f"{path}: IDX shape {shape} is not usable") from None
+    return array.astype(dtype.newbyteorder("="))

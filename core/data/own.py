@@ -11,8 +11,10 @@ import functools
 import math
 import os
 import re
+import struct
 import warnings
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +84,7 @@ def _check_image_size(image_size: int) -> None:
 
 def _image_paths(folder: Path) -> list[Path]:
     """The image files, sorted by name so the order is the same on every machine."""
-    if not folder.exists():
+    if not _exists(folder):
         raise DataError(f"{folder}: folder does not exist")
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder (give a folder of PNG/JPEG images, "
@@ -163,6 +165,9 @@ def _decode(path: Path):
         raise DataError(f"cannot be read ({error.strerror or error})") from None
     if not data:
         raise DataError("empty file")
+    problem = png_problem(data)
+    if problem:
+        raise DataError(f"damaged PNG ({problem})")
     try:
         image = _image_decoder()(torch.frombuffer(bytearray(data), dtype=torch.uint8))
     except (RuntimeError, ValueError) as error:
@@ -170,6 +175,78 @@ def _decode(path: Path):
     if image.ndim == 4:  # an animated image: its first frame
         image = image[0]
     return image
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Largest image (in pixels) decoded at all: a damaged or hostile header must not make
+#: the decoder allocate gigabytes.  (A 12-megapixel photo is 12,000,000.)
+MAX_PIXELS = 100_000_000
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+#: Adam7 interlacing: (first column, first row, column step, row step) of each pass.
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+          (0, 1, 1, 2))
+
+
+def png_problem(data: bytes) -> str:
+    """What is wrong with a PNG's image data, or "" when it is sound (or not a PNG).
+
+    torchvision 0.29's PNG decoder crashes the whole process (a segmentation fault, no
+    exception) when libpng finds an error while reading the rows: a CRC error, damaged
+    compressed data, a bad row filter, data cut short.  So every chunk's CRC, the
+    compressed stream and the row filters are checked here first, in Python.  Errors in
+    the header are left to the decoder, which reports them properly.
+    """
+    if not data.startswith(PNG_SIGNATURE):
+        return ""
+    position, header, compressed = len(PNG_SIGNATURE), None, []
+    while True:
+        if position + 12 > len(data):
+            return "the file is cut short (no IEND chunk)"
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        end = position + 12 + length
+        if end > len(data):
+            return f"the file is cut short in its {kind.decode('latin-1')!r} chunk"
+        body = data[position + 8:end - 4]
+        if zlib.crc32(kind + body) != struct.unpack(">I", data[end - 4:end])[0]:
+            return f"CRC error in the {kind.decode('latin-1')!r} chunk"
+        if header is None:
+            if kind != b"IHDR" or length != 13:
+                return ""  # the decoder says what is wrong
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            compressed.append(body)
+        elif kind == b"IEND":
+            break
+        position = end
+    width, height, depth, colour, compression, filtering, interlace = header
+    if (colour not in _PNG_CHANNELS or depth not in _PNG_DEPTHS[colour] or compression
+            or filtering or interlace > 1 or not width or not height):
+        return ""  # an invalid header: the decoder refuses it with its own message
+    if width * height > MAX_PIXELS:
+        return f"{width}x{height} pixels, more than {MAX_PIXELS:,} are not decoded"
+    bits = depth * _PNG_CHANNELS[colour]
+    passes = [(width, height)] if not interlace else [
+        ((width - x + dx - 1) // dx, (height - y + dy - 1) // dy) for x, y, dx, dy in _ADAM7]
+    rows = [(1 + (w * bits + 7) // 8, h) for w, h in passes if w and h]
+    expected = sum(row_bytes * count for row_bytes, count in rows)
+    stream = zlib.decompressobj()
+    try:
+        raw = stream.decompress(b"".join(compressed), expected + 1)
+    except zlib.error as error:
+        return f"damaged image data: {error}"
+    # Fewer bytes than expected, or exactly enough from a stream that never ended (an
+    # output limit not reached means zlib used up all the input): libpng fails on both.
+    # More than expected is only a warning to libpng.
+    if len(raw) < expected or (len(raw) == expected and not stream.eof):
+        return "the image data is cut short"
+    offset = 0
+    for row_bytes, count in rows:
+        filters = raw[offset:offset + row_bytes * count:row_bytes]
+        if max(filters) > 4:
+            return "a row has an invalid filter type"
+        offset += row_bytes * count
+    return ""
 
 
 def _to_unit(image):
@@ -228,8 +305,29 @@ def load_array_file(path: Path) -> np.ndarray:
     return np.ascontiguousarray(_as_unit_floats(path, images), dtype=np.float32)
 
 
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a name the system refuses (too long...) is a DataError."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    except OSError as error:
+        raise DataError(f"{_short_path(path)}: cannot be read ({error.strerror or error})") \
+            from None
+    except ValueError:  # a NUL character in the name
+        raise DataError(f"{_short_path(path)}: not a valid file name") from None
+    return True
+
+
+def _short_path(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 120 else text[:60] + "..." + text[-40:]
+
+
 def _read_array(path: Path) -> np.ndarray:
-    if not path.exists():
+    if not _exists(path):
         raise DataError(f"{path}: file does not exist")
     if path.is_dir():
         raise DataError(f"{path}: a folder, not a .npy/.npz file (a folder of images is "
@@ -253,6 +351,9 @@ def _read_array(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a valid .npy/.npz file ({_short(error)})") from None
     except (OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{path}: not a valid .npy/.npz file ({_short(error)})") from None
+    except MemoryError:  # a header that claims more than this machine holds
+        raise DataError(f"{path}: the array is too large to load into memory (damaged, or "
+                        f"too many images: save fewer)") from None
 
 
 def _choose_key(path: Path, keys: list[str]) -> str:
