@@ -11,6 +11,7 @@ a ``LoopListener`` (called in the training thread; the GUI turns them into signa
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -61,6 +62,8 @@ class TrainingLoop:
         #: Where the run is saved now and then and at the end (None: never).
         self.autosave_path = autosave_path
         self._autosaved = (0, time.monotonic())  # (step saved, when)
+        self._autosave_is_current = False  # written for the trainer that runs now?
+        self._rotated = False  # has this loop moved an earlier session's autosave aside?
         self._factory = factory or _create_trainer
         self._config = config
         self._device = device
@@ -225,15 +228,24 @@ class TrainingLoop:
             self._continue_on(args[0])
 
     def _autosave(self) -> None:
-        """Write the run to ``autosave_path`` if it trained since the last autosave."""
+        """Write the run to ``autosave_path`` if it trained since the last autosave.
+
+        The first autosave of this loop first moves an earlier session's file aside
+        (``previous_autosave``), so a crashed lecture is not overwritten by the next one.
+        """
         trainer, path = self.trainer, self.autosave_path
         self._autosaved = (self._autosaved[0], time.monotonic())
         if path is None or trainer is None or trainer.step_count in (0, self._autosaved[0]):
             return
 
         def save() -> None:
+            if not self._rotated:
+                self._rotated = True
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(path, previous_autosave(path))
             _save(path, trainer)
             self._autosaved = (trainer.step_count, time.monotonic())
+            self._autosave_is_current = True
             self.listener.on_result("autosaved", path)
 
         self._guarded(save, pause=False)
@@ -248,14 +260,16 @@ class TrainingLoop:
             config = payload["config"]
             trainer = self._factory(config, self._device)
             trainer.load_state_dict(payload)
+            timeline, problem = _read_timeline(payload.get("timeline"))
             if self._state == RUNNING:
                 self._set_state(PAUSED)
             self.trainer, self._config = trainer, config
             self._autosaved = (trainer.step_count, time.monotonic())
+            self._autosave_is_current = False
             self.listener.on_result("opened", (str(path), config, payload.get("preset", ""),
-                                               payload.get("timeline")))
+                                               timeline, problem))
 
-        if self._guarded(open_run):
+        if self._guarded(open_run, pause=False):
             self._snapshot(False)
 
     def _continue_on(self, device: str) -> None:
@@ -272,13 +286,14 @@ class TrainingLoop:
                     state = old.state_dict()
                 except Exception:  # the device is gone: the autosave is what is left
                     state = None
-            if state is None and self.autosave_path is not None:
-                state = load_run(self.autosave_path)
+            if state is None and self._autosave_is_current:
+                state = load_run(self.autosave_path)  # this run's own, never another's
             trainer = self._factory(self._config, device)
             if state is not None:
                 trainer.load_state_dict(state)
             self.trainer, self._device = trainer, device
-            self.listener.on_result("moved", (device, trainer.step_count))
+            self._autosave_is_current = False
+            self.listener.on_result("moved", (device, trainer.step_count, state is not None))
 
         if self._state == RUNNING:
             self._set_state(PAUSED)
@@ -306,6 +321,7 @@ class TrainingLoop:
             self.trainer = self._factory(config, device)
             self._config, self._device = config, device
             self._autosaved = (0, time.monotonic())
+            self._autosave_is_current = False
 
         self._guarded(build)
 
@@ -320,16 +336,17 @@ class TrainingLoop:
             action()
             return True
         except (DivergenceError, ConfigError) as error:
-            self._fail(str(error), "", pause)
+            # A divergence found while saving rolled the run back: it must not run on.
+            self._fail(str(error), "", pause or isinstance(error, DivergenceError))
         except Exception as error:  # any failure must reach the user, never end the thread
             message = f"{type(error).__name__}: {error}"
             device = self._device_kind()
-            if device not in (None, "cpu") and any(word.lower() in message.lower()
-                                                    for word in DEVICE_FAILURE_WORDS):
-                step = self.trainer.step_count
-                message = (f"The {device.upper()} device failed at step {step} "
-                           f"({message.splitlines()[0][:160]}). Training is paused; the run "
-                           "can continue on the CPU from its last good state.")
+            if (self.trainer is not None and device not in (None, "cpu")
+                    and any(word.lower() in message.lower() for word in DEVICE_FAILURE_WORDS)):
+                message = (f"The {device.upper()} device failed at step "
+                           f"{self.trainer.step_count} ({message.splitlines()[0][:160]}). "
+                           "Training is paused; the run can continue on the CPU from its "
+                           "last good state.")
                 pause = True
             self._fail(message, traceback.format_exc(), pause)
         return False
@@ -360,9 +377,34 @@ def _create_trainer(config: TrainConfig, device: str) -> Trainer:
 
 
 def _save(path: str, trainer: Trainer, extra: dict[str, Any] | None = None) -> object:
+    """Save the run; ``extra`` values with a ``state_dict`` (a timeline) are serialised
+    here, in the training thread, so the GUI never builds tensors."""
     from core.checkpoint import save_run
 
-    return save_run(path, {**trainer.state_dict(), **(extra or {})})
+    extra = {key: value.state_dict() if hasattr(value, "state_dict") else value
+             for key, value in (extra or {}).items()}
+    return save_run(path, {**trainer.state_dict(), **extra})
+
+
+def previous_autosave(path: str | os.PathLike) -> str:
+    """Where an earlier session's autosave is kept: ``NAME.previous.pt`` beside it."""
+    root, extension = os.path.splitext(os.fspath(path))
+    return f"{root}.previous{extension or '.pt'}"
+
+
+def _read_timeline(state: Any) -> tuple[Any, str]:
+    """A saved run's timeline, rebuilt with this app's own bounds; (None, why) if it is
+    damaged (the run itself still opens)."""
+    if state is None:
+        return None, ""
+    from core.timeline import Timeline
+
+    timeline = Timeline()
+    try:
+        timeline.load_state_dict(state, keep_limits=True)
+    except Exception as error:  # a damaged part of the file: say so, open the run anyway
+        return None, f"its timeline was damaged ({str(error)[:120]})"
+    return timeline, ""
 
 
 def run_in_thread(loop: TrainingLoop) -> threading.Thread:

@@ -302,6 +302,15 @@ class Timeline:
             self._tail_snapshot = snapshot
         return True
 
+    def copy(self) -> Timeline:
+        """An independent timeline with the same frames (frames are immutable, so this is
+        cheap): hand it to another thread, e.g. to be saved, and go on offering here."""
+        twin = Timeline(self.capacity, self.max_bytes, self.min_interval, self.exact)
+        twin._set_frames(list(self._frames))
+        twin._interval = self._interval
+        twin._tail_snapshot, twin._tail_frame = self._tail_snapshot, self._tail_frame
+        return twin
+
     def _append(self, frame: Frame) -> None:
         self._frames.append(frame)
         self._steps.append(frame.step)
@@ -396,8 +405,12 @@ class Timeline:
             "latest": None if tail is None else tail.state_dict(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Replace the content by a saved one; ValueError (changing nothing) if damaged."""
+    def load_state_dict(self, state: dict[str, Any], keep_limits: bool = False) -> None:
+        """Replace the content by a saved one; ValueError (changing nothing) if damaged.
+
+        ``keep_limits``: keep this timeline's capacity and byte budget (thinning the saved
+        frames to fit), so a file can never make memory unbounded.
+        """
         try:
             if state.get("format") != FORMAT or state.get("version") != FORMAT_VERSION:
                 raise ValueError("not a Rhoscope timeline of a known version")
@@ -417,10 +430,13 @@ class Timeline:
             raise ValueError("damaged timeline: frames of differently shaped models")
         if settings[0] < 4 or settings[2] < 1 or settings[4] < 1:
             raise ValueError("damaged timeline: invalid capacity or interval")
-        (self.capacity, self.max_bytes, self.min_interval, self.exact,
-         interval) = settings
+        if not keep_limits:
+            self.capacity, self.max_bytes, self.min_interval, self.exact = settings[:4]
         self._set_frames(frames)
-        self._interval = interval
+        self._interval = settings[4]
+        while len(self._frames) > 2 and (len(self._frames) > self.capacity
+                                         or self._bytes > self.max_bytes):
+            self._thin()
         self._tail_snapshot, self._tail_frame = None, tail
 
     @classmethod

@@ -53,14 +53,6 @@ def _dtype(name: str) -> torch.dtype:
 class Trainer:
     """One autoencoder training run on one data set and one device."""
 
-    #: Flush subnormal floats to zero during each CPU step.  They appear after a few
-    #: thousand steps (tiny gradients, Adam's second moments) and make x86 arithmetic
-    #: crawl: measured, Adam's update took 10x longer and the whole step 2x
-    #: (benchmarks/bench_denormals.py).  Flushing them changes no result that matters
-    #: here; the thread's setting is switched back off after the step, so a notebook's
-    #: other numbers are untouched.
-    flush_subnormals = True
-
     def __init__(self, config: TrainConfig, dataset: Dataset, device: str = "auto",
                  settings: MetricSettings | None = None, data_dir: str | Path | None = None):
         self.settings = settings or MetricSettings()
@@ -224,16 +216,6 @@ class Trainer:
 
     def step(self) -> None:
         """One optimizer step: a minibatch (SGD, Adam) or one full-batch L-BFGS iteration."""
-        if self.flush_subnormals and self.device.type == "cpu":
-            torch.set_flush_denormal(True)
-            try:
-                self._step()
-            finally:
-                torch.set_flush_denormal(False)
-        else:
-            self._step()
-
-    def _step(self) -> None:
         started = time.perf_counter()
         if self.config.optimizer == "lbfgs":
             x, result = self._lbfgs_step()

@@ -9,7 +9,9 @@ a ``core.comparison.ComparisonRun``); closing it stops that thread.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -83,6 +85,9 @@ class CompareDialog(QDialog):
 
 class ComparisonWindow(QMainWindow):
     """Runs A and B side by side, trained in lockstep by one worker thread."""
+
+    #: Emitted once the window has closed and its thread has stopped.
+    closed = Signal()
 
     def __init__(self, config_a: TrainConfig, config_b: TrainConfig, device: str = "cpu",
                  data_dir: str | None = None, redraw_hz: float = 10.0,
@@ -170,12 +175,15 @@ class ComparisonWindow(QMainWindow):
         self.start_action.setText("❚❚ Pause both" if state == "running" else "▶ Start both")
 
     def _on_tick(self) -> None:
-        if self._state == "running" and not self._requested:
-            self._requested = True
+        """Ask for the next frame, unless one is on its way (for less than 2 s: a request
+        lost to an error must not freeze the display)."""
+        now = time.monotonic()
+        if self._state == "running" and (not self._requested or now - self._requested > 2.0):
+            self._requested = now
             self.worker.request_snapshot()
 
     def _on_snapshot(self, snapshot: ComparisonSnapshot) -> None:
-        self._requested = False
+        self._requested = 0.0
         self.snapshot = snapshot
         caveats = "".join(f"<br><small>⚠ {c}</small>" for c in snapshot.caveats)
         self.caption.setText(f"<b>{snapshot.caption}</b> · same data, initial weights "
@@ -192,7 +200,9 @@ class ComparisonWindow(QMainWindow):
         self.timer.stop()
         if not self.worker.stop(timeout_ms=1000):
             self.worker.stop(timeout_ms=-1)
+        self.worker.loop.trainer = None  # both models and the data: free them now
         event.accept()
+        self.closed.emit()
 
 
 def validate_pair(config_a: TrainConfig, config_b: TrainConfig) -> str | None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QBuffer, QIODevice, Qt
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QProgressDialog, QWidget
 
 from core import export
+from core.checkpoint import atomic_write
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
@@ -22,12 +23,17 @@ if TYPE_CHECKING:
 
 def export_panel_png(panel: QWidget, path: str | Path) -> Path:
     """The panel as it is on screen (title, numbers and picture)."""
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not panel.grab().save(buffer, "PNG"):
+        raise OSError(f"could not encode {path} as PNG")
+    return _write_atomically(path, bytes(buffer.data()))
+
+
+def _write_atomically(path: str | Path, data: bytes) -> Path:
+    """All or nothing: an old file of that name survives a failed export."""
     path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
-    if not panel.grab().save(str(partial), "PNG"):
-        partial.unlink(missing_ok=True)
-        raise OSError(f"could not write {path}")
-    partial.replace(path)  # atomic: an old file survives a failed export
+    atomic_write(path, lambda file: file.write(data))
     return path
 
 
@@ -35,22 +41,21 @@ def export_panel_svg(panel: QWidget, path: str | Path) -> Path:
     """The panel as vector graphics: curves, bars and text as SVG shapes, images embedded.
 
     Qt's SVG generator paints the widget as on screen (pyqtgraph's own SVG exporter fails
-    on image items), into a temporary file moved into place when complete.
+    on image items) into memory; the file is then written atomically.
     """
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     generator = QSvgGenerator()
-    generator.setFileName(str(partial))
+    generator.setOutputDevice(buffer)
     generator.setSize(panel.size())
     generator.setViewBox(panel.rect())
     generator.setTitle(getattr(panel, "title", type(panel).__name__))
     panel.render(generator)
-    del generator  # the generator completes its file when it is destroyed
-    if not partial.is_file() or partial.stat().st_size == 0:
-        partial.unlink(missing_ok=True)
-        raise OSError(f"could not write {path}")
-    partial.replace(path)
-    return path
+    del generator  # the generator completes its document when it is destroyed
+    data = bytes(buffer.data())
+    if not data:
+        raise OSError(f"could not render {path} as SVG")
+    return _write_atomically(path, data)
 
 
 class Exporter:

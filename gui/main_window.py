@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.config import TrainConfig
+from core.control import previous_autosave
 from core.data import dataset_available, how_to_get, resolve_data_dir
 from core.data.families import FAMILIES
 from core.devices import available_devices
@@ -132,7 +133,8 @@ class MainWindow(QMainWindow):
         #: The run so far, replayable with the timeline bar; None below means live.
         self.timeline = Timeline()
         self._replay_index: int | None = None
-        self._presentation: tuple[object, object, FontScaler] | None = None
+        self._replay_step = 0
+        self._presentation: tuple | None = None  # what F11 restores
         self.exporter = Exporter(self)
         self.comparison: ComparisonWindow | None = None
 
@@ -259,6 +261,7 @@ class MainWindow(QMainWindow):
         index = min(max(index, 0), len(self.timeline) - 1)
         self._replay_index = index
         frame = self.timeline.frame(index)
+        self._replay_step = frame.step
         self.timeline_bar.show_step(frame.step)
         self.paint(replay_snapshot(frame, self._snapshot), replay=True)
 
@@ -276,18 +279,23 @@ class MainWindow(QMainWindow):
         restores the working layout exactly."""
         if self._presentation is None:
             scaler = FontScaler()
-            self._presentation = (self.geometry(), self.saveState(), scaler)
+            self._presentation = (self.geometry(), self.saveState(), scaler,
+                                  self.formulas_shown, self.windowState())
             self.docks["controls"].hide()
             for label in self.formula_labels.values():
                 label.show()
             scaler.scale(self)
             self.showFullScreen()
         else:
-            geometry, state, scaler = self._presentation
+            geometry, state, scaler, formulas, window_state = self._presentation
             self._presentation = None
             scaler.restore()
             self.showNormal()
             self.restoreState(state)
+            for label in self.formula_labels.values():
+                label.setVisible(formulas)
+            if window_state & Qt.WindowState.WindowMaximized:
+                self.showMaximized()
             # Once the layouts have shrunk back to the normal fonts (next event loop turn):
             QTimer.singleShot(0, lambda: self.setGeometry(geometry))
         if self._painted is not None:
@@ -316,9 +324,13 @@ class MainWindow(QMainWindow):
         self.comparison = ComparisonWindow(
             config_a, config_b, self._device, self._data_path(config_a.dataset),
             self.redraw_spin.value())
+        self.comparison.closed.connect(self._comparison_closed)
         self.comparison.show()
         self.comparison.raise_()
         self.comparison.activateWindow()
+
+    def _comparison_closed(self) -> None:
+        self.comparison = None
 
     def _add_dock(self, name: str, title: str, widget: QWidget,
                   area: Qt.DockWidgetArea) -> QDockWidget:
@@ -418,8 +430,10 @@ class MainWindow(QMainWindow):
         self.resume_action = file_menu.addAction("Resume the last session (autosaved)")
         self.resume_action.triggered.connect(
             lambda: self.open_run(str(self.settings.autosave_path())))
-        file_menu.aboutToShow.connect(
-            lambda: self.resume_action.setEnabled(self.settings.autosave_path().is_file()))
+        self.resume_previous_action = file_menu.addAction("Resume the session before that")
+        self.resume_previous_action.triggered.connect(
+            lambda: self.open_run(previous_autosave(self.settings.autosave_path())))
+        file_menu.aboutToShow.connect(self._enable_resume_actions)
         save = file_menu.addAction("Save run…")
         save.setShortcut(QKeySequence.StandardKey.Save)
         save.triggered.connect(self._save_run)
@@ -583,6 +597,7 @@ class MainWindow(QMainWindow):
 
     def reset_run(self) -> None:
         self.unit_history.clear()
+        self.timeline_bar.go_live()
         self.worker.reset(self.controls.applied)
 
     def inspect_unit(self, unit: int) -> None:
@@ -696,7 +711,7 @@ class MainWindow(QMainWindow):
 
     def save_run(self, path: str) -> None:
         """The run and its timeline, so that reopening it can replay it too."""
-        self.worker.save(path, {"timeline": self.timeline.state_dict()})
+        self.worker.save(path, {"timeline": self.timeline.copy()})  # saved by the worker
 
     def _open_run_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open run", "",
@@ -710,6 +725,11 @@ class MainWindow(QMainWindow):
                 "Open run", "Replace the current run with the saved one?"):
             return
         self.worker.open(path)
+
+    def _enable_resume_actions(self) -> None:
+        autosave = self.settings.autosave_path()
+        self.resume_action.setEnabled(autosave.is_file())
+        self.resume_previous_action.setEnabled(Path(previous_autosave(autosave)).is_file())
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -744,9 +764,18 @@ class MainWindow(QMainWindow):
             self._resync_controls = False
             self.controls.set_applied(snapshot.config)
         self.timeline.offer(snapshot)
-        self.timeline_bar.set_frames(len(self.timeline))
+        if self.replaying and snapshot.step < self._replay_step:
+            self.timeline_bar.go_live()  # rolled back or started over: the past is gone
         if not self.replaying:
+            self.timeline_bar.set_frames(len(self.timeline))
             self.paint(snapshot)
+            return
+        # Replaying: the slider follows the shown frame through thinning, and what is
+        # recorded per snapshot (unit histories, the status bar) goes on.
+        self.timeline_bar.set_frames(len(self.timeline),
+                                     self.timeline.index_at(self._replay_step))
+        self._record_unit_history(snapshot)
+        self._update_status()
 
     def _on_state(self, state: str) -> None:
         self._state = state
@@ -784,25 +813,23 @@ class MainWindow(QMainWindow):
             self.settings.add_recent_run(str(value))
             self.banner.show_message(f"Saved the run to {value}", error=False)
         elif tag == "opened":
-            path, config, preset, timeline = value
+            path, config, preset, timeline, problem = value
             self.settings.add_recent_run(path)
             self.unit_history.clear()
-            self.timeline.clear()
-            if timeline is not None:
-                try:
-                    self.timeline.load_state_dict(timeline)
-                except ValueError as error:
-                    self.banner.show_message(f"The run's timeline was damaged ({error}); "
-                                             "it starts again from here", error=False)
+            self.timeline = timeline if timeline is not None else Timeline()
             self.timeline_bar.go_live()
             self.controls.set_applied(config, preset or "custom")
-            self.banner.show_message(f"Opened {path}: press Start to continue training",
+            note = f" ({problem}; it starts again from here)" if problem else ""
+            self.banner.show_message(f"Opened {path}{note}: press Start to continue training",
                                      error=False)
         elif tag == "moved":
-            device, step = value
+            device, step, restored = value
             self._device = device
             self.controls.set_device(device)
-            self.banner.show_message(f"Continuing on the {device.upper()} from step {step}",
+            self.timeline_bar.go_live()
+            where = f"from step {step}" if restored else ("from fresh weights (the old "
+                                                         "device could not be read)")
+            self.banner.show_message(f"Continuing on the {device.upper()} {where}",
                                      error=False)
 
     # ------------------------------------------------------------------ painting
@@ -840,9 +867,7 @@ class MainWindow(QMainWindow):
         if replay:
             self._painted = snapshot
             return
-        if self._painted is None or snapshot.step != self._painted.step:
-            self.unit_history.append(snapshot.step, snapshot.rho_hat_ema,
-                                     snapshot.near_zero_ema)
+        self._record_unit_history(snapshot)
         if self.inspector is not None and self.inspector.isVisible():
             self.inspector.update_snapshot(snapshot)
         self.controls.set_dataset_size(snapshot.dataset_size)
@@ -854,6 +879,10 @@ class MainWindow(QMainWindow):
         self.latency_ms = (time.monotonic() - snapshot.taken_at) * 1000
         self.redraw_meter.tick()
         self._update_status()
+
+    def _record_unit_history(self, snapshot: Snapshot) -> None:
+        """(a repeated step is ignored by the history itself)"""
+        self.unit_history.append(snapshot.step, snapshot.rho_hat_ema, snapshot.near_zero_ema)
 
     def _annotate(self, snapshot: Snapshot) -> None:
         config = snapshot.config
@@ -888,6 +917,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop the worker and wait for it, then save the settings (as napari does)."""
+        if self.presenting:
+            self.toggle_presentation()  # the working layout is what the next launch gets
         self.redraw_timer.stop()
         if not self.worker.stop(timeout_ms=1000):
             # A long step (a big L-BFGS iteration, a data load) is still running: it

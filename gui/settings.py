@@ -7,10 +7,11 @@ default and is reported once as a warning.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from core.config import ConfigError, TrainConfig
 from core.presets import DEFAULT_PRESET, PRESETS
@@ -143,9 +144,15 @@ class AppSettings:
     RECENT_RUNS = 8
 
     def autosave_path(self) -> Path:
-        """The run saved now and then and at exit: beside the settings file, so each
-        settings store (a user's, a test's) has its own."""
-        return Path(self.store.fileName()).resolve().parent / "rhoscope-autosave.pt"
+        """The run saved now and then and at exit: beside an INI settings file, so each
+        settings store (a user's, a test's) has its own; else (the Windows registry) in
+        the user's application data folder."""
+        if self.store.format() == QSettings.Format.IniFormat or os.name != "nt":
+            folder = Path(self.store.fileName()).resolve().parent
+        else:
+            folder = Path(QStandardPaths.writableLocation(
+                QStandardPaths.StandardLocation.AppDataLocation))
+        return folder / "rhoscope-autosave.pt"
 
     @property
     def recent_runs(self) -> list[str]:

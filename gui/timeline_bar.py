@@ -58,13 +58,16 @@ class TimelineBar(QWidget):
         self.live = True
         self._setting = False
 
-    def set_frames(self, count: int, steps: list[int] | None = None) -> None:
-        """The timeline now holds ``count`` frames; live, the slider sits on the last."""
+    def set_frames(self, count: int, position: int | None = None) -> None:
+        """The timeline now holds ``count`` frames; live, the slider sits on the last,
+        else on ``position`` (where the shown frame is now, after thinning)."""
         self._setting = True
         try:
             self.slider.setRange(0, max(count - 1, 0))
             if self.live:
                 self.slider.setValue(max(count - 1, 0))
+            elif position is not None:
+                self.slider.setValue(position)
         finally:
             self._setting = False
 

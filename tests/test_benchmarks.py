@@ -21,7 +21,6 @@ QUICK_RUNS = {
     "bench_startup.py": ["visible and responsive"],
     "bench_digits.py": ["images/s"],
     "bench_patches.py": ["patches/s"],
-    "bench_denormals.py": ["subnormals flushed / kept:"],
     "gpu.py": ["GEMM", "batch"],
 }
 

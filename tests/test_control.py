@@ -299,3 +299,62 @@ def test_out_of_device_memory_offers_to_continue_on_the_cpu(digits):
     recorder.wait(lambda: recorder.snapshots[-1].step == moved_at + 3)  # past step 5
     loop.stop()
     thread.join(timeout=5)
+
+
+def test_a_device_that_fails_before_any_trainer_exists_is_reported(digits):
+    recorder = Recorder()
+
+    def factory(config, device):
+        if device == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9 GiB")
+        return Trainer(config, digits, device)
+
+    loop = TrainingLoop(CONFIG, "cuda", factory=factory, listener=recorder)
+    thread = run_in_thread(loop)
+    recorder.wait(lambda: recorder.errors)
+    assert "out of memory" in recorder.errors[0][0]
+    assert thread.is_alive()  # the thread lives on and takes commands
+    loop.reset(device="cpu")
+    recorder.wait(lambda: recorder.snapshots)
+    assert loop.trainer is not None
+    loop.stop()
+    thread.join(timeout=5)
+
+
+def test_a_new_session_keeps_the_previous_autosave(digits, tmp_path):
+    autosave = tmp_path / "autosave.pt"
+    for steps in (4, 2):
+        recorder = Recorder()
+        loop, thread = start(digits, recorder, autosave_path=str(autosave))
+        loop.step_once(steps)
+        recorder.wait(lambda s=steps, running=loop: running.trainer.step_count == s)
+        loop.stop()
+        thread.join(timeout=5)
+    assert load_run(autosave)["counters"]["step"] == 2
+    assert load_run(control.previous_autosave(autosave))["counters"]["step"] == 4
+
+
+def test_continuing_never_takes_another_runs_autosave(digits, tmp_path):
+    autosave = tmp_path / "autosave.pt"
+    recorder = Recorder()
+    loop, thread = start(digits, recorder, autosave_path=str(autosave))
+    loop.step_once(9)
+    recorder.wait(lambda: loop.trainer.step_count == 9)
+    loop.stop()
+    thread.join(timeout=5)  # an earlier run's autosave (step 9) is on disk
+
+    recorder = Recorder()
+    loop, thread = start(digits, recorder, autosave_path=str(autosave))
+    loop.step_once(3)
+    recorder.wait(lambda: loop.trainer.step_count == 3)
+
+    def unreadable():
+        raise RuntimeError("CUDA error: device not available")
+
+    loop.trainer.roll_back = unreadable
+    loop.continue_on("cpu")
+    recorder.wait(lambda: any(tag == "moved" for tag, _ in recorder.results))
+    moved = dict(recorder.results)["moved"]
+    assert moved == ("cpu", 0, False)  # fresh weights, said so; not step 9 of another run
+    loop.stop()
+    thread.join(timeout=5)

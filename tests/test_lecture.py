@@ -147,3 +147,26 @@ def test_the_mosaic_timeline_exports_as_gif_and_png_sequence(window, qtbot, tmp_
     names = sorted(p.name for p in folder.glob("*.png"))
     assert names == [f"mosaic_{i:05d}_step_{i - 1:06d}.png" for i in (1, 2, 3)]
     assert "Exported" in window.banner.text
+
+
+def test_a_reset_while_replaying_goes_back_to_live(window, qtbot):
+    train_steps(window, qtbot, 3)
+    window.timeline_bar.scrub_to(1)
+    assert window.replaying
+    window.confirm = lambda title, text: True
+    press(window, Qt.Key.Key_R)
+    qtbot.waitUntil(lambda: window._painted.step == 0 and not window.replaying, timeout=5000)
+
+
+def test_closing_in_presentation_mode_saves_the_working_layout(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from gui.settings import AppSettings
+
+    path = tmp_path / "settings.ini"
+    first = open_window(qtbot, make_settings(path))
+    first.toggle_presentation()
+    first.close()
+    second = open_window(qtbot, AppSettings(QSettings(str(path), QSettings.Format.IniFormat)))
+    assert not second.docks["controls"].isHidden() and not second.isFullScreen()
+    second.close()

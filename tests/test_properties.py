@@ -219,28 +219,12 @@ def test_any_set_assignment_parses_or_is_refused_in_one_line(text):
 # ------------------------------------------------------------------------------- the CLI
 
 
-@contextlib.contextmanager
-def subnormals_kept():
-    """A CPU Trainer flushes subnormal floats to zero in the thread that builds it (a speed
-    measure for training); hypothesis needs them to draw floats, so they come back after."""
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-
-
-@pytest.fixture(autouse=True)
-def _subnormals_in_each_test():
-    """Earlier tests in the same session may have left flushing on in this thread."""
-    torch.set_flush_denormal(False)
-    with subnormals_kept():
-        yield
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
     """``core.cli.main`` in this process; --help's SystemExit counts as its status."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), subnormals_kept():
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = cli.main(argv)
         except SystemExit as stop:  # argparse's --help
@@ -326,8 +310,7 @@ def test_cli_with_random_arguments_exits_with_a_documented_status(argv):
 @functools.cache
 def run_bytes() -> bytes:
     """A real, small run file (made once)."""
-    with subnormals_kept():
-        return _small_run_bytes()
+    return _small_run_bytes()
 
 
 def _small_run_bytes() -> bytes:

@@ -48,14 +48,6 @@ SMALL = ["--set", "samples=300", "--set", "hidden_units=8", "--set", "batch_size
 CONFIG = TrainConfig(hidden_units=8, samples=300, batch_size=20)
 
 
-@pytest.fixture(autouse=True)
-def _subnormals_back():
-    """A CPU Trainer flushes subnormals to zero in its thread; give them back afterwards."""
-    torch.set_flush_denormal(False)
-    yield
-    torch.set_flush_denormal(False)
-
-
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("digits", samples=300, validation_fraction=0.1)

@@ -303,3 +303,25 @@ def test_a_replayed_snapshot_shows_the_past_with_the_curves_cut_there(snapshots)
     assert latest.history.step_first.max() > past.step  # the cut removed later buckets
     np.testing.assert_array_equal(replayed.history.mean,
                                   latest.history.mean[:len(replayed.history)])
+
+
+def test_a_copy_saves_the_same_frames_while_the_original_goes_on(snapshots):
+    timeline = Timeline()
+    for snapshot in snapshots[:3]:
+        timeline.offer(snapshot)
+    twin = timeline.copy()
+    timeline.offer(snapshots[3])
+    assert list(twin.steps()) == [s.step for s in snapshots[:3]]
+    assert list(timeline.steps()) == [s.step for s in snapshots[:4]]
+
+
+def test_loading_with_our_limits_thins_a_file_that_asks_for_more(snapshots):
+    big = Timeline(capacity=64)
+    for snapshot in snapshots:
+        big.offer(snapshot)
+    state = big.state_dict()
+    state["capacity"] = 10**9  # a damaged or hostile file
+    small = Timeline(capacity=4)
+    small.load_state_dict(state, keep_limits=True)
+    assert small.capacity == 4 and len(small) <= 4
+    assert small.steps()[0] == snapshots[0].step and small.steps()[-1] == snapshots[-1].step
