@@ -131,11 +131,12 @@ def main() -> None:
               f"redraw {redraw_rates[-1]:.1f} Hz, pause took {pause_ms[-1]:.0f} ms")
     window.close()
 
-    ratio = max(gui_rates) / max(headless_rates)
+    # The median of the rounds' ratios: each round times both side by side.
+    ratio = statistics.median(g / h for g, h in zip(gui_rates, headless_rates, strict=True))
     late = sorted(lateness)
     p99 = late[int(0.99 * (len(late) - 1))] * 1000 if late else 0.0
-    print(f"\nwindow / headless: {ratio:.0%} ({max(gui_rates):,.0f} vs "
-          f"{max(headless_rates):,.0f} samples/s; target >= 85%)")
+    print(f"\nwindow / headless: {ratio:.0%}, median of the rounds (best rounds: "
+          f"{max(gui_rates):,.0f} vs {max(headless_rates):,.0f} samples/s; target >= 85%)")
     print(f"redraw achieved: {statistics.median(redraw_rates):.1f} Hz")
     print(f"snapshot age when painted: median {statistics.median(latencies):.0f} ms, "
           f"max {max(latencies):.0f} ms (target < 150 ms)")

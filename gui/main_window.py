@@ -70,6 +70,9 @@ STATUS_TEXT = "#202020"
 #: Panels that refresh at most PLOT_MAX_HZ while training runs (see MainWindow.paint).
 THROTTLED_PANELS = ("LossPanel", "RhoPanel", "PenaltyCurvePanel")
 PLOT_MAX_HZ = 4.0
+#: While training runs, at most this many snapshots a second are offered to the timeline
+#: (each new frame costs a few milliseconds of packing on the GUI thread).
+TIMELINE_MAX_HZ = 2.0
 #: Data sets read from a file or folder the user picks.
 OWN_DATA = ("folder", "npz")
 #: Words in a worker's error that mean the data could not be loaded.
@@ -134,6 +137,7 @@ class MainWindow(QMainWindow):
         self.timeline = Timeline()
         self._replay_index: int | None = None
         self._replay_step = 0
+        self._offered_at = 0.0  # monotonic time of the last snapshot offered to it
         self._presentation: tuple | None = None  # what F11 restores
         self.exporter = Exporter(self)
         self.comparison: ComparisonWindow | None = None
@@ -763,7 +767,10 @@ class MainWindow(QMainWindow):
             # again what is really running.
             self._resync_controls = False
             self.controls.set_applied(snapshot.config)
-        self.timeline.offer(snapshot)
+        now = time.monotonic()
+        if self._state != "running" or now - self._offered_at >= 1.0 / TIMELINE_MAX_HZ:
+            self._offered_at = now
+            self.timeline.offer(snapshot)
         if self.replaying and snapshot.step < self._replay_step:
             self.timeline_bar.go_live()  # rolled back or started over: the past is gone
         if not self.replaying:
@@ -895,7 +902,7 @@ class MainWindow(QMainWindow):
         else:
             parts.append(f"mean {RHO_HAT} <b>{snapshot.rho_hat_mean:.3f}</b>")
         parts.append(f"sparsity <b>{snapshot.fraction_near_zero:.0%}</b> of activations "
-                     f"at rest (|a| < {snapshot.zero_eps:g})")
+                     f"at rest (within {snapshot.zero_eps:g} of it)")
         if self.replaying:
             parts.insert(0, f"<b>replay, step {snapshot.step}</b>")
         self.annotation.setText(" · ".join(parts))

@@ -351,3 +351,17 @@ def test_validation_is_measured_now_and_then_on_held_out_images(digits):
     assert trainer.validation_history.arrays().mean[-1, 0] == pytest.approx(
         float(expected), rel=0.05)  # one step later: nearly the same weights
 
+
+
+def test_subnormal_weights_and_moments_are_zeroed_at_each_flush(digits):
+    trainer = Trainer(small(), digits, "cpu")
+    trainer.step()  # its row waits for the next flush
+    weights = trainer.model.encoder_weight.detach()
+    moment = trainer.optimizer.state[trainer.model.encoder_weight]["exp_avg"]
+    with torch.no_grad():
+        weights[0, :3] = torch.tensor([1e-39, -1e-40, 2e-38])  # two subnormal, one normal
+        moment[0, :2] = 1e-41
+    trainer.flush()
+    assert weights[0, 0] == 0 and weights[0, 1] == 0
+    assert float(weights[0, 2]) == pytest.approx(2e-38)  # normal values stay
+    assert moment[0, 0] == 0 and moment[0, 1] == 0
