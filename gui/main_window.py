@@ -286,6 +286,7 @@ class MainWindow(QMainWindow):
             self._presentation = (self.geometry(), self.saveState(), scaler,
                                   self.formulas_shown, self.windowState())
             self.docks["controls"].hide()
+            self.statusBar().hide()  # the toolbar's annotation says what a lecture needs
             for label in self.formula_labels.values():
                 label.show()
             scaler.scale(self)
@@ -294,6 +295,7 @@ class MainWindow(QMainWindow):
             geometry, state, scaler, formulas, window_state = self._presentation
             self._presentation = None
             scaler.restore()
+            self.statusBar().show()
             self.showNormal()
             self.restoreState(state)
             for label in self.formula_labels.values():

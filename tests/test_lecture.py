@@ -75,11 +75,15 @@ def test_presentation_mode_scales_up_and_f11_restores_the_layout(window, qtbot):
     width = curve.opts["pen"].width()
     window.toggle_presentation()
     assert window.presenting and window.docks["controls"].isHidden()
+    assert window.statusBar().isHidden()
     assert window.panels["RhoPanel"].title_label.font().pointSizeF() > 1.4 * title_size
+    heading = window.panels["LossPanel"].title_label  # live text, drawn by its own document
+    assert heading._document.defaultFont().pointSizeF() > 1.4 * title_size
     assert curve.opts["pen"].width() >= 3 > width
     assert all(not label.isHidden() for label in window.formula_labels.values())
     window.toggle_presentation()
     assert not window.presenting and not window.docks["controls"].isHidden()
+    assert not window.statusBar().isHidden()
     assert window.panels["RhoPanel"].title_label.font().pointSizeF() == title_size
     assert curve.opts["pen"].width() == width
     qtbot.waitUntil(lambda: window.size() == size, timeout=3000)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QLabel, QLayout, QSizePolicy, QVBoxLayout, QWidget
 
@@ -67,9 +67,18 @@ class LiveLabel(QWidget):
         self._document.setDefaultStyleSheet(f"body {{ color: {colour}; }}")
         self._colour = colour
         self._text = ""
+        self._lines = lines
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 6)
         self.setText(text)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """A new font (presentation mode scales them) resizes the text and the height."""
+        if event.type() == QEvent.Type.FontChange and hasattr(self, "_lines"):
+            self._document.setDefaultFont(self.font())
+            self.setFixedHeight(self.fontMetrics().lineSpacing() * self._lines + 6)
+            self.update()
+        super().changeEvent(event)
 
     def setText(self, text: str) -> None:
         if text == self._text:
