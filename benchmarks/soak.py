@@ -3,7 +3,8 @@
     python benchmarks/soak.py [--minutes 30] [--every 10]
 
 Trains the default preset with every panel drawing while, now and then, the mosaic tab,
-the sort order and the dock visibility change.  Samples resident memory, thread count and
+the sort order and the dock visibility change and the timeline is scrubbed back and
+returned to live.  Samples resident memory, thread count and
 the redraw rate; the growth from the level after the first minute (or the first third of
 a short run) to the end must stay under 50 MB.  ``tests/test_soak.py`` runs it for a few
 seconds in CI.  Exit status 1 when the bound is broken.
@@ -86,7 +87,7 @@ def soak(seconds: float, every: float = 10.0, preset: str = "kl-demo") -> list[S
             time.sleep(0.002)
             if elapsed >= next_sample:
                 samples.append(Sample(elapsed, resident_mb(), thread_count(),
-                                      window._painted.step, window.redraw_meter.rate))
+                                      window._snapshot.step, window.redraw_meter.rate))
                 next_sample += every
                 actions += 1
                 _exercise(window, actions)
@@ -96,7 +97,12 @@ def soak(seconds: float, every: float = 10.0, preset: str = "kl-demo") -> list[S
 
 
 def _exercise(window, count: int) -> None:
-    """What a lecturer does during a long run: switch tabs, sort, hide and show a dock."""
+    """What a lecturer does during a long run: switch tabs, sort, hide and show a dock,
+    scrub back through the timeline and return to live."""
+    if count % 3 == 1 and len(window.timeline) > 1:
+        window.timeline_bar.scrub_to(len(window.timeline) // 2)
+    elif window.replaying:
+        window.timeline_bar.go_live()
     mosaic = window.panels["MosaicPanel"]
     mosaic.set_side("decoder" if count % 2 else "encoder")
     window.panels["RhoPanel"].set_sorted(count % 3 == 0)

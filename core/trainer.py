@@ -396,10 +396,11 @@ class Trainer:
     # ---------------------------------------------------------------- reading out
 
     def measure_throughput(self) -> float:
-        """Samples/s since the previous call (busy time only, not pauses), or the last value."""
+        """Samples/s since the previous call (busy time only, not pauses), or the last value
+        (a first value as soon as anything was measured; then over 50 ms at least)."""
         steps_mark, busy_mark = self._rate_mark
         busy = self.busy_seconds - busy_mark
-        if busy > 0.05:
+        if busy > 0.05 or (self._rate == 0.0 and busy > 0):
             samples = self.samples_seen - steps_mark
             self._rate = samples / busy
             self._rate_mark = (self.samples_seen, self.busy_seconds)
