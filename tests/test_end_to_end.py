@@ -3,6 +3,7 @@ live pictures, Ctrl+Q quits with status 0 and no Qt thread warnings."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -72,9 +73,10 @@ def x_display(request):
     server.wait(timeout=10)
 
 
-def test_space_trains_and_ctrl_q_quits(x_display, tmp_path):
-    env = x_display
-    settings = tmp_path / "settings.ini"
+@contextlib.contextmanager
+def running_app(env: dict, settings: Path):
+    """``python main.py`` in the X server; yields (process, its window id) and makes sure
+    the process is gone afterwards."""
     app = subprocess.Popen(
         [sys.executable, "main.py", "--settings", str(settings), "--device", "cpu"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -82,12 +84,31 @@ def test_space_trains_and_ctrl_q_quits(x_display, tmp_path):
         found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--pid",
                                 str(app.pid)], env=env, capture_output=True, text=True,
                                timeout=60)
-        window = found.stdout.split()[-1]
+        yield app, found.stdout.split()[-1]
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+
+
+def _keys(env: dict, window: str, *keys: str) -> None:
+    subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers",
+                    *keys], env=env, check=True, timeout=30)
+
+
+def _geometry(env: dict, window: str) -> str:
+    return subprocess.run(["xdotool", "getwindowgeometry", "--shell", window], env=env,
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_space_trains_and_ctrl_q_quits(x_display, tmp_path):
+    env = x_display
+    settings = tmp_path / "settings.ini"
+    with running_app(env, settings) as (app, window):
         time.sleep(2.0)  # let the first snapshot paint
         before = _screenshot(env, tmp_path / "before.png")
 
-        subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers",
-                        "space"], env=env, check=True, timeout=30)
+        _keys(env, window, "space")
         time.sleep(6.0)
         first = _screenshot(env, tmp_path / "training.png")
         time.sleep(2.0)
@@ -103,13 +124,8 @@ def test_space_trains_and_ctrl_q_quits(x_display, tmp_path):
         changed = (np.abs(second.astype(int) - first.astype(int)).max(axis=2) > 0).sum()
         assert changed > 5000, "the panels stopped moving while training"
 
-        subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers",
-                        "ctrl+q"], env=env, check=True, timeout=30)
+        _keys(env, window, "ctrl+q")
         output, _ = app.communicate(timeout=20)
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
     assert app.returncode == 0, output
     assert "QThread" not in output and "Traceback" not in output, output
     assert settings.is_file()  # closing saved the settings
@@ -118,34 +134,18 @@ def test_space_trains_and_ctrl_q_quits(x_display, tmp_path):
 @pytest.mark.parametrize("x_display", ["1920x1080"], indirect=True)
 def test_presentation_mode_fills_a_1920x1080_projector(x_display, tmp_path):
     env = x_display
-    app = subprocess.Popen(
-        [sys.executable, "main.py", "--settings", str(tmp_path / "s.ini"), "--device", "cpu"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--pid",
-                                str(app.pid)], env=env, capture_output=True, text=True,
-                               timeout=60)
-        window = found.stdout.split()[-1]
+    with running_app(env, tmp_path / "s.ini") as (app, window):
         time.sleep(2.0)
         working = _screenshot(env, tmp_path / "working.png")
-        subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers",
-                        "space", "F11"], env=env, check=True, timeout=30)
+        _keys(env, window, "space", "F11")
         time.sleep(6.0)
         shot = _screenshot(env, tmp_path / "presentation.png")
-        geometry = subprocess.run(["xdotool", "getwindowgeometry", "--shell", window],
-                                  env=env, capture_output=True, text=True, check=True).stdout
-        subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers",
-                        "F11"], env=env, check=True, timeout=30)
+        geometry = _geometry(env, window)
+        _keys(env, window, "F11")
         time.sleep(2.0)
-        restored = subprocess.run(["xdotool", "getwindowgeometry", "--shell", window],
-                                  env=env, capture_output=True, text=True, check=True).stdout
-        subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers",
-                        "ctrl+q"], env=env, check=True, timeout=30)
+        restored = _geometry(env, window)
+        _keys(env, window, "ctrl+q")
         output, _ = app.communicate(timeout=20)
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
     assert shot.shape[:2] == (1080, 1920)
     assert "WIDTH=1920" in geometry and "HEIGHT=1080" in geometry  # the whole projector
     assert "WIDTH=1920" not in restored  # F11 again gave the working layout back
