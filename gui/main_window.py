@@ -38,6 +38,7 @@ from core.devices import available_devices
 from core.presets import PRESETS
 from core.snapshot import Snapshot
 from core.timeline import Timeline, replay_snapshot
+from gui import theme
 from gui.banner import Banner
 from gui.comparison_window import (
     CompareDialog,
@@ -157,6 +158,7 @@ class MainWindow(QMainWindow):
 
         self.panels: dict[str, Panel] = {}
         self.docks: dict[str, QDockWidget] = {}
+        theme.use(settings.theme)  # the panels below take its colours
         self._build_docks()
         self._build_formulas(config.penalty)
         self._build_toolbar()
@@ -218,6 +220,37 @@ class MainWindow(QMainWindow):
                          Qt.Orientation.Vertical)
         self.resizeDocks([docks["controls"], docks["MosaicPanel"], docks["LossPanel"]],
                          [300, 650, 650], Qt.Orientation.Horizontal)
+
+    def set_theme(self, name: str) -> None:
+        """Switch every panel to the dark or the light high-contrast palette.
+
+        Panels take their colours when they are built, so each is built again (a rare
+        event, never per frame) and shows the newest snapshot at once.
+        """
+        if name == theme.current:
+            return
+        presenting = self.presenting
+        if presenting:
+            self.toggle_presentation()
+        shown = self.formulas_shown
+        theme.use(name)
+        self.settings.theme = name
+        for panel_name, old in list(self.panels.items()):
+            panel = type(old)()
+            panel.unitClicked.connect(self.inspect_unit)
+            self.panels[panel_name] = panel
+            self.docks[panel_name].setWidget(panel)
+            old.deleteLater()
+        self._build_formulas(self._formula_penalty)
+        for label in self.formula_labels.values():
+            label.setVisible(shown)
+        self._panel_painted_at.clear()
+        for action in self.theme_actions.values():
+            action.setChecked(action.data() == name)
+        if self._painted is not None:
+            self.paint(self._painted, replay=True)
+        if presenting:
+            self.toggle_presentation()
 
     def _build_formulas(self, penalty: str) -> None:
         """Each panel's formula as a caption above it (C shows or hides them all)."""
@@ -470,6 +503,16 @@ class MainWindow(QMainWindow):
         live.triggered.connect(self.timeline_bar.go_live)
         for action in (presentation, formulas, live):
             self.addAction(action)
+        themes = view.addMenu("Theme")
+        self.theme_actions: dict[str, QAction] = {}
+        for name, label in (("dark", "Dark, high contrast"),
+                            ("light", "Light, high contrast (for a washed-out projector)")):
+            action = themes.addAction(label)
+            action.setData(name)
+            action.setCheckable(True)
+            action.setChecked(name == theme.current)
+            action.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            self.theme_actions[name] = action
         view.addSeparator()
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())

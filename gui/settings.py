@@ -118,6 +118,15 @@ class AppSettings:
         self.store.setValue("view/redraw_hz", float(value))
 
     @property
+    def theme(self) -> str:
+        value = self._read("view/theme", "dark", str)
+        return value if value in ("dark", "light") else "dark"
+
+    @theme.setter
+    def theme(self, value: str) -> None:
+        self.store.setValue("view/theme", value)
+
+    @property
     def speed_index(self) -> int:
         value = self._read("view/speed_index", 0, int)
         return value if 0 <= value < len(SPEEDS) else 0

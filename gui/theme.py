@@ -9,23 +9,52 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QFont
 
-BACKGROUND = "#101418"
-FOREGROUND = "#d8dee9"
 GRID_ALPHA = 0.25
 
-#: One colour per loss term, in core.objective.LOSS_TERMS order.
-LOSS_COLOURS = {
-    "total": "#f5f5f5",
-    "reconstruction": "#4fc3f7",
-    "penalty": "#ffb74d",
-    "weight_decay": "#ba68c8",
+#: Two high-contrast palettes: dark (the default, for screens and dark rooms) and light
+#: (for a washed-out projector in a lit hall: black on white, saturated dark hues).
+PALETTES: dict[str, dict[str, object]] = {
+    "dark": {
+        "BACKGROUND": "#101418", "FOREGROUND": "#d8dee9", "CONTROL_BACKGROUND": "#2e3740",
+        "REFERENCE": "#7f8a96",
+        "LOSS_COLOURS": {"total": "#f5f5f5", "reconstruction": "#4fc3f7",
+                         "penalty": "#ffb74d", "weight_decay": "#ba68c8"},
+        "UNIT_NORMAL": "#4fc3f7", "UNIT_DEAD": "#ef5350", "UNIT_SATURATED": "#ffca28",
+        "TARGET": "#66bb6a", "GRADIENT": "#ff8a65", "HIGHLIGHT": "#ffffff",
+    },
+    "light": {
+        "BACKGROUND": "#ffffff", "FOREGROUND": "#000000", "CONTROL_BACKGROUND": "#e4e4e4",
+        "REFERENCE": "#555555",
+        "LOSS_COLOURS": {"total": "#000000", "reconstruction": "#0050c8",
+                         "penalty": "#d04a00", "weight_decay": "#7b1fa2"},
+        "UNIT_NORMAL": "#0050c8", "UNIT_DEAD": "#d00000", "UNIT_SATURATED": "#b07800",
+        "TARGET": "#007a1e", "GRADIENT": "#c2185b", "HIGHLIGHT": "#000000",
+    },
 }
-UNIT_NORMAL = "#4fc3f7"
-UNIT_DEAD = "#ef5350"
-UNIT_SATURATED = "#ffca28"
-TARGET = "#66bb6a"
-GRADIENT = "#ff8a65"
-HIGHLIGHT = "#ffffff"
+
+#: The palette in use (module attributes below; panels read them when they are built).
+current = "dark"
+LOSS_COLOURS: dict[str, str] = {}
+
+
+def use(name: str) -> None:
+    """Make ``name`` ("dark" or "light") the palette of every panel built from now on."""
+    global current
+    if name not in PALETTES:
+        raise ValueError(f"theme = {name!r} is not allowed: one of {', '.join(PALETTES)}")
+    current = name
+    for key, value in PALETTES[name].items():
+        if key == "LOSS_COLOURS":
+            LOSS_COLOURS.clear()  # in place: modules holding the dict see the change
+            LOSS_COLOURS.update(value)
+        else:
+            globals()[key] = value
+    pg.setConfigOptions(background=BACKGROUND, foreground=FOREGROUND)
+
+
+BACKGROUND = FOREGROUND = CONTROL_BACKGROUND = REFERENCE = ""
+UNIT_NORMAL = UNIT_DEAD = UNIT_SATURATED = TARGET = GRADIENT = HIGHLIGHT = ""
+use("dark")
 
 
 def configure_pyqtgraph() -> None:

@@ -174,3 +174,34 @@ def test_closing_in_presentation_mode_saves_the_working_layout(qtbot, tmp_path):
     second = open_window(qtbot, AppSettings(QSettings(str(path), QSettings.Format.IniFormat)))
     assert not second.docks["controls"].isHidden() and not second.isFullScreen()
     second.close()
+
+
+def _brightness(widget) -> float:
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+    data = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
+    return float(data.mean())
+
+
+def test_the_light_theme_rebuilds_every_panel_and_persists(window, qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from gui import theme
+    from gui.settings import AppSettings
+
+    train_steps(window, qtbot, 2)
+    dark = {name: _brightness(panel) for name, panel in window.panels.items()}
+    window.theme_actions["light"].trigger()
+    assert theme.current == "light" and window.theme_actions["light"].isChecked()
+    for name, panel in window.panels.items():
+        assert _brightness(panel) > dark[name] + 60, name  # black on white now
+    curve = window.panels["LossPanel"].curves["total"]
+    assert curve.opts["pen"].color().name() == theme.PALETTES["light"]["LOSS_COLOURS"]["total"]
+    assert window.panels["LossPanel"]._snapshot.step == 2  # drawn again at once
+    assert window.panels["RhoPanel"].title_label._colour == "#000000"  # live text too
+    path = window.settings.store.fileName()
+    window.close()
+    again = open_window(qtbot, AppSettings(QSettings(path, QSettings.Format.IniFormat)))
+    assert theme.current == "light"
+    again.set_theme("dark")
+    assert theme.current == "dark"
+    again.close()

@@ -29,8 +29,6 @@ def unit_categories(snapshot: Snapshot, rho_hat: np.ndarray) -> np.ndarray:
     return categories
 
 TITLE_POINT_SIZE = 13
-#: Fill of tabs, buttons and check boxes: lighter than the background so they show.
-CONTROL_BACKGROUND = "#2e3740"
 
 
 def use_dark_palette(widget: QWidget) -> None:
@@ -38,7 +36,7 @@ def use_dark_palette(widget: QWidget) -> None:
     palette = widget.palette()
     palette.setColor(QPalette.ColorRole.Window, QColor(theme.BACKGROUND))
     for role in (QPalette.ColorRole.Base, QPalette.ColorRole.Button):
-        palette.setColor(role, QColor(CONTROL_BACKGROUND))
+        palette.setColor(role, QColor(theme.CONTROL_BACKGROUND))
     for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text,
                  QPalette.ColorRole.ButtonText):
         palette.setColor(role, QColor(theme.FOREGROUND))
@@ -56,8 +54,9 @@ class LiveLabel(QWidget):
     """
 
     def __init__(self, text: str = "", lines: int = 1, point_size: int = TITLE_POINT_SIZE,
-                 colour: str = theme.FOREGROUND, parent: QWidget | None = None) -> None:
+                 colour: str | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        colour = colour or theme.FOREGROUND  # the palette in use when built
         font = self.font()
         font.setPointSize(point_size)
         self.setFont(font)

@@ -26,8 +26,6 @@ from gui.panels.common import (
     use_dark_palette,
 )
 
-CURVE = theme.LOSS_COLOURS["penalty"]
-REFERENCE = "#7f8a96"  # the KL curve shown for reference when no penalty is active
 POINT_SIZE = 9
 #: The y range shows KL over this rho_hat interval (KL grows without bound at 0 and 1).
 KL_VIEW = (0.005, 0.995)
@@ -95,7 +93,7 @@ class PenaltyCurvePanel(Panel):
         self._build_gradient_axis()
 
         # KL mode (also drawn, greyed, when no penalty is active).
-        self.kl_curve = self.plot.plot(pen=theme.pen(CURVE))
+        self.kl_curve = self.plot.plot(pen=theme.pen(theme.LOSS_COLOURS["penalty"]))
         self.rho_marker = pg.InfiniteLine(
             pos=0.05, angle=90, movable=False,
             pen=theme.pen(theme.TARGET, Qt.PenStyle.DashLine), label="ρ = {value:.3g}",
@@ -106,7 +104,7 @@ class PenaltyCurvePanel(Panel):
         self.kl_gradient_curve = pg.PlotDataItem(pen=gradient_pen(theme.GRADIENT))
         self.gradient_view.addItem(self.kl_gradient_curve)
         # L1 mode.
-        self.l1_curve = self.plot.plot(pen=theme.pen(CURVE))
+        self.l1_curve = self.plot.plot(pen=theme.pen(theme.LOSS_COLOURS["penalty"]))
         self.l1_gradient_curve = pg.PlotDataItem(pen=gradient_pen(theme.GRADIENT))
         self.gradient_view.addItem(self.l1_gradient_curve)
         self.gradient_zero = pg.InfiniteLine(pos=0.0, angle=0, movable=False,
@@ -203,10 +201,10 @@ class PenaltyCurvePanel(Panel):
         for item in (self.kl_curve, self.rho_marker):
             item.setVisible(kl_like)
         self.l1_curve.setVisible(not kl_like)
-        colour = CURVE if mode != "none" else REFERENCE
+        colour = theme.LOSS_COLOURS["penalty"] if mode != "none" else theme.REFERENCE
         self.kl_curve.setPen(theme.pen(colour))
         self.kl_gradient_curve.setPen(gradient_pen(theme.GRADIENT if mode != "none"
-                                                   else REFERENCE))
+                                                   else theme.REFERENCE))
         self._apply_gradient_visibility()
         self._curve_key = self._range_key = None
         self._relu_top = 0.0
@@ -245,8 +243,9 @@ class PenaltyCurvePanel(Panel):
             self.title_label.setText(f"ρ = <b>{rho:g}</b> · β = <b>{beta:g}</b> · "
                                  f"penalty β·ΣKL = <b>{penalty}</b>")
         else:
-            self.title_label.setText(f"<span style='color:{REFERENCE}'>no penalty: showing KL "
-                                 f"for reference</span> · ρ = {rho:g} · β = {beta:g}")
+            self.title_label.setText(f"<span style='color:{theme.REFERENCE}'>no penalty: "
+                                     f"showing KL for reference</span> · ρ = {rho:g} · "
+                                     f"β = {beta:g}")
         # (the formula itself is the panel's caption, shown with the others)
         self.formula.setText(f"each point: one hidden unit at its running mean {RHO_HAT}")
         self.formula.setToolTip("Each point is a hidden unit at its running mean activation")
