@@ -183,20 +183,34 @@ def load_run(path: str | Path) -> dict[str, Any]:
                               f"(written by {newer} Rhoscope; this one reads version "
                               f"{FORMAT_VERSION}{' and migrates ' if MIGRATIONS else ''}"
                               f"{', '.join(str(v) for v in sorted(MIGRATIONS))})")
+    payload = check_run_state(payload, str(path))
+    if COMPARISON_KEY in payload:  # an A/B file: run B is checked the same way
+        payload[COMPARISON_KEY] = check_run_state(payload[COMPARISON_KEY], f"{path} (run B)")
+    return payload
+
+
+#: In an A/B comparison file, run B's state sits under this key beside run A's.
+COMPARISON_KEY = "comparison_b"
+
+
+def check_run_state(state: Any, where: str) -> dict[str, Any]:
+    """Check one trainer state read from a file; returns it with a valid ``config``."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{where}: damaged run file (not a run's state)")
     missing = [key for key in ("config", "model", "optimizer", "counters", "history",
                                "validation_history", "validated_at", "tracker", "order",
                                "order_generator", "image_shape", "dataset_size")
-               if key not in payload]
+               if key not in state]
     if missing:
-        raise CheckpointError(f"{path}: damaged run file (missing {', '.join(missing)})")
-    problem = _structure_problem(payload)
+        raise CheckpointError(f"{where}: damaged run file (missing {', '.join(missing)})")
+    problem = _structure_problem(state)
     if problem:
-        raise CheckpointError(f"{path}: damaged run file ({problem})")
+        raise CheckpointError(f"{where}: damaged run file ({problem})")
     try:
-        payload["config"] = TrainConfig.from_dict(payload["config"])
+        config = TrainConfig.from_dict(state["config"])
     except (ConfigError, TypeError) as error:
-        raise CheckpointError(f"{path}: the saved settings are invalid: {error}") from None
-    return payload
+        raise CheckpointError(f"{where}: the saved settings are invalid: {error}") from None
+    return {**state, "config": config}
 
 
 #: Most rows a saved history may claim (the trainer keeps 2048); a larger number is

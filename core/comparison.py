@@ -147,6 +147,27 @@ class ComparisonRun:
     def dataset(self) -> Dataset:
         return self.a.dataset
 
+    # ------------------------------------------------------------ saving
+
+    def state_dict(self) -> dict[str, Any]:
+        """Run A's state with run B's beside it: a run file that opens as A alone in the
+        studio, and as both in the A/B window."""
+        from core.checkpoint import COMPARISON_KEY
+
+        return {**self.a.state_dict(), COMPARISON_KEY: self.b.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue a saved comparison (as checked by core.checkpoint.load_run)."""
+        from core.checkpoint import COMPARISON_KEY
+
+        if COMPARISON_KEY not in state:
+            raise ValueError("this run file holds one run, not an A/B comparison: open it "
+                             "in the studio")
+        b_state = state[COMPARISON_KEY]
+        self.reset(_config(state), _config(b_state))
+        self.a.load_state_dict(state)
+        self.b.load_state_dict(b_state)
+
     # What core.control.TrainingLoop reads of the run it drives: A stands for both.
     @property
     def config(self) -> TrainConfig:
@@ -251,3 +272,8 @@ def _on_both(action: Callable[[Trainer], T], a: Trainer, b: Trainer) -> tuple[T,
     if failed:
         raise ComparisonDivergence(" and ".join(name for name, _ in failed), failed[0][1])
     return results[0], results[1]
+
+
+def _config(state: dict[str, Any]) -> TrainConfig:
+    config = state["config"]
+    return config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)

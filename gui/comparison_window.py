@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QGridLayout,
     QLabel,
     QMainWindow,
@@ -129,6 +130,7 @@ class ComparisonWindow(QMainWindow):
         self.worker = TrainingWorker(config_a, device, factory, self)
         self.worker.snapshotReady.connect(self._on_snapshot)
         self.worker.stateChanged.connect(self._on_state)
+        self.worker.resultReady.connect(self._on_result)
         self.worker.errorOccurred.connect(lambda message, details: self.banner.show_message(
             message, {"Reset": self.worker.reset}, details))
         self.timer = QTimer(self)
@@ -153,12 +155,45 @@ class ComparisonWindow(QMainWindow):
         reset = QAction("Reset both", self)
         reset.setShortcut(QKeySequence(Qt.Key.Key_R))
         reset.triggered.connect(lambda: self.worker.reset())
+        save = QAction("Save A/B…", self)
+        save.setShortcut(QKeySequence.StandardKey.Save)
+        save.triggered.connect(self._save_dialog)
+        open_action = QAction("Open A/B…", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._open_dialog)
         close = QAction("Close", self)
         close.setShortcut(QKeySequence("Ctrl+W"))
         close.triggered.connect(self.close)
-        for action in (self.start_action, step, reset, close):
+        for action in (self.start_action, step, reset, save, open_action, close):
             bar.addAction(action)
             self.addAction(action)
+
+    def _save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the comparison", "ab.pt",
+                                              "Rhoscope runs (*.pt)")
+        if path:
+            self.save(path)
+
+    def save(self, path: str) -> None:
+        """Both runs in one file (atomic): it reopens here as A and B, in the studio as A."""
+        self.worker.save(path)
+
+    def _open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a comparison", "",
+                                              "Rhoscope runs (*.pt);;All files (*)")
+        if path:
+            self.open(path)
+
+    def open(self, path: str) -> None:
+        """Continue a saved comparison; a bad file is refused and both runs go on."""
+        self.worker.open(path)
+
+    def _on_result(self, tag: str, value: object) -> None:
+        if tag == "saved":
+            self.banner.show_message(f"Saved both runs to {value}", error=False)
+        elif tag == "opened":
+            self.banner.show_message(f"Opened {value[0]}: press Space to continue both",
+                                     error=False)
 
     def toggle_training(self) -> None:
         if self._state == "running":

@@ -90,3 +90,43 @@ def test_kl_choices_give_relu_models_a_bounded_activation():
         for config in (a, b):
             if config.penalty == "kl":
                 assert config.encoder_activation == "sigmoid"
+
+
+def test_a_comparison_saves_and_reopens_both_runs(window, qtbot, monkeypatch, tmp_path):
+    from core.checkpoint import load_run
+
+    comparison = open_comparison(window, qtbot, monkeypatch, choice=0)  # beta 0 vs 3
+    for _ in range(2):
+        target = comparison.snapshot.a.step + 1
+        press(comparison, Qt.Key.Key_S)
+        qtbot.waitUntil(lambda t=target: comparison.snapshot.a.step == t, timeout=10000)
+    saved = comparison.snapshot
+    path = tmp_path / "ab.pt"
+    comparison.save(str(path))
+    qtbot.waitUntil(lambda: "Saved both runs" in comparison.banner.text, timeout=10000)
+    assert load_run(path)["config"].beta == 0.0  # the studio would open run A
+
+    press(comparison, Qt.Key.Key_R)  # start both over...
+    qtbot.waitUntil(lambda: comparison.snapshot.a.step == 0, timeout=10000)
+    comparison.open(str(path))  # ...and come back to the saved pair
+    qtbot.waitUntil(lambda: "Opened" in comparison.banner.text, timeout=10000)
+    qtbot.waitUntil(lambda: comparison.snapshot.a.step == 2, timeout=10000)
+    reopened = comparison.snapshot
+    for side in ("a", "b"):
+        np.testing.assert_array_equal(getattr(reopened, side).encoder_weights,
+                                      getattr(saved, side).encoder_weights)
+    assert reopened.b.config.beta == 3.0
+    press(comparison, Qt.Key.Key_S)  # and both train on
+    qtbot.waitUntil(lambda: comparison.snapshot.b.step == 3, timeout=10000)
+
+
+def test_a_single_run_file_is_refused_by_the_comparison(window, qtbot, monkeypatch,
+                                                        tmp_path):
+    single = tmp_path / "single.pt"
+    window.save_run(str(single))
+    qtbot.waitUntil(lambda: "Saved the run" in window.banner.text, timeout=10000)
+    comparison = open_comparison(window, qtbot, monkeypatch)
+    comparison.open(str(single))
+    qtbot.waitUntil(lambda: "not an A/B comparison" in comparison.banner.text, timeout=10000)
+    press(comparison, Qt.Key.Key_S)  # both runs go on
+    qtbot.waitUntil(lambda: comparison.snapshot.a.step == 1, timeout=10000)
