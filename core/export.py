@@ -166,6 +166,7 @@ def write_mosaic_pngs(folder: str | Path, frames: Sequence[Frame], which: str = 
     """
     _check_frames(frames, scale)
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     report = _Reporter(progress, len(frames))
     staging = Path(tempfile.mkdtemp(prefix=f".{prefix}-export-", dir=folder))
@@ -184,10 +185,15 @@ def write_mosaic_pngs(folder: str | Path, frames: Sequence[Frame], which: str = 
             targets.append(folder / name)
         return targets
 
+    written = None
     try:
-        return _cancellable(write)
+        written = _cancellable(write)
+        return written
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if written is None and created:  # cancelled or failed: not even an empty folder
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def write_mosaic_gif(path: str | Path, frames: Sequence[Frame], which: str = "encoder",

@@ -7,6 +7,7 @@ shows progress and reports the outcome in the banner.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -156,6 +157,8 @@ class Exporter:
                 written = export.write_mosaic_gif(path, frames, which, per_tile=per_tile, scale=2,
                                                   progress=progress)
             else:
+                # A folder of its own per export: a second export never mixes with a first.
+                path = str(Path(path) / time.strftime("rhoscope-mosaic-%Y%m%d-%H%M%S"))
                 written = export.write_mosaic_pngs(path, frames, which, per_tile=per_tile,
                                                    progress=progress)
         except Exception as error:

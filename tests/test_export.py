@@ -188,6 +188,13 @@ def test_a_cancelled_png_sequence_leaves_nothing_and_keeps_old_files(tmp_path, r
     assert leftovers(folder) == [old.name] and old.read_bytes() == b"an earlier export"
 
 
+def test_a_cancelled_png_sequence_into_a_new_folder_leaves_no_folder(tmp_path, run):
+    frames, _ = run
+    folder = tmp_path / "new" / "pngs"
+    assert write_mosaic_pngs(folder, frames, progress=lambda done, total: done < 2) is None
+    assert not folder.exists()
+
+
 def test_a_failing_png_export_leaves_nothing(tmp_path, run):
     frames, _ = run
 

@@ -148,7 +148,9 @@ def test_the_mosaic_timeline_exports_as_gif_and_png_sequence(window, qtbot, tmp_
     folder = tmp_path / "frames"
     folder.mkdir()
     window.exporter.export_timeline("png", str(folder))
-    names = sorted(p.name for p in folder.glob("*.png"))
+    (subfolder,) = folder.iterdir()  # each export in a folder of its own
+    assert subfolder.name.startswith("rhoscope-mosaic-")
+    names = sorted(p.name for p in subfolder.glob("*.png"))
     assert names == [f"mosaic_{i:05d}_step_{i - 1:06d}.png" for i in (1, 2, 3)]
     assert "Exported" in window.banner.text
 
