@@ -136,8 +136,7 @@ class MainWindow(QMainWindow):
         self._panel_painted_at: dict[str, float] = {}
         #: The run so far, replayable with the timeline bar; None below means live.
         self.timeline = Timeline()
-        self._replay_index: int | None = None
-        self._replay_step = 0
+        self._replay_step: int | None = None  # the step shown from the timeline; None: live
         self._offered_at = 0.0  # monotonic time of the last snapshot offered to it
         self._presentation: tuple | None = None  # what F11 restores
         self.exporter = Exporter(self)
@@ -248,7 +247,7 @@ class MainWindow(QMainWindow):
         for action in self.theme_actions.values():
             action.setChecked(action.data() == name)
         if self._painted is not None:
-            self.paint(self._painted, replay=True)
+            self.paint(self._painted, record=False)
         if presenting:
             self.toggle_presentation()
 
@@ -296,20 +295,19 @@ class MainWindow(QMainWindow):
         if self._snapshot is None or not len(self.timeline):
             return
         index = min(max(index, 0), len(self.timeline) - 1)
-        self._replay_index = index
         frame = self.timeline.frame(index)
         self._replay_step = frame.step
         self.timeline_bar.show_step(frame.step)
-        self.paint(replay_snapshot(frame, self._snapshot), replay=True)
+        self.paint(replay_snapshot(frame, self._snapshot), record=False)
 
     def show_live(self) -> None:
-        self._replay_index = None
+        self._replay_step = None
         if self._snapshot is not None:
-            self.paint(self._snapshot, replay=True)
+            self.paint(self._snapshot, record=False)
 
     @property
     def replaying(self) -> bool:
-        return self._replay_index is not None
+        return self._replay_step is not None
 
     def toggle_presentation(self) -> None:
         """F11: full screen, controls hidden, large fonts and wide lines; F11 again
@@ -338,7 +336,7 @@ class MainWindow(QMainWindow):
             # Once the layouts have shrunk back to the normal fonts (next event loop turn):
             QTimer.singleShot(0, lambda: self.setGeometry(geometry))
         if self._painted is not None:
-            self.paint(self._painted, replay=True)
+            self.paint(self._painted, record=False)
 
     @property
     def presenting(self) -> bool:
@@ -894,8 +892,8 @@ class MainWindow(QMainWindow):
             self._snapshot_requested = now
             self.worker.request_snapshot()
 
-    def paint(self, snapshot: Snapshot, replay: bool = False) -> None:
-        """Update every visible panel from one snapshot (``replay``: a frame of the
+    def paint(self, snapshot: Snapshot, record: bool = True) -> None:
+        """Update every visible panel from one snapshot (``record`` False: a frame of the
         timeline, or a redraw after a layout change: drawn whole, nothing recorded).
 
         While training runs, the plots (loss, bars, penalty curve) refresh at most
@@ -905,7 +903,7 @@ class MainWindow(QMainWindow):
         snapshots (after Step, Reset, a change) update everything at once.
         """
         now = time.monotonic()
-        throttle = self._state == "running" and not replay
+        throttle = self._state == "running" and record
         for name, panel in self.panels.items():
             if self.docks[name].isHidden():
                 continue
@@ -916,7 +914,7 @@ class MainWindow(QMainWindow):
             panel.show_snapshot(snapshot)
         self._update_formulas(snapshot.config.penalty)
         self._annotate(snapshot)
-        if replay:
+        if not record:
             self._painted = snapshot
             return
         self._record_unit_history(snapshot)

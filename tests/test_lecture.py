@@ -52,7 +52,7 @@ def test_replay_plays_the_recorded_run_to_the_end(window, qtbot):
     window.timeline_bar.speed_combo.setCurrentIndex(3)  # 20 frames/s
     painted = []
     original = window.paint
-    window.paint = lambda s, replay=False: (painted.append(s.step), original(s, replay))
+    window.paint = lambda s, record=True: (painted.append(s.step), original(s, record))
     window.timeline_bar.play_button.click()
     qtbot.waitUntil(lambda: not window.timeline_bar.playing, timeout=5000)
     assert painted == [0, 1, 2, 3]
