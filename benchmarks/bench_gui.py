@@ -1,13 +1,16 @@
 """What the window costs: training speed with the studio open against headless, side by side.
 
-    python benchmarks/bench_gui.py [--seconds 10] [--rounds 3] [--preset kl-demo] [--quick]
+    python benchmarks/bench_gui.py [--seconds 10] [--rounds 3] [--preset kl-demo] [--redraw HZ]
+                                   [--quick]
 
 In one process, alternating rounds: a headless trainer stepping in the main thread (the
 window idle and paused), then the window's own worker training with every panel drawing at
-the default redraw rate.  Reports the ratio of samples/s (target >= 85%), the redraw rate
-achieved, how old a snapshot is when painted (target < 150 ms), the event loop's lateness
-(a 10 ms timer; target p99 < 50 ms) and how long a click on Pause takes to stop training
-(target < 100 ms).  Offscreen unless $DISPLAY is set.
+the default redraw rate while the main thread runs Qt's event loop, as the app does.
+Reports the ratio of samples/s (target >= 85%), the redraw rate achieved and how old a
+snapshot is when painted (target < 150 ms).  After each timed stretch, with training still
+running, a 10 ms timer measures the event loop's lateness (target p99 < 50 ms; kept out of
+the timed stretch, as its hundred wake-ups a second cost training time the app does not
+spend), then a click on Pause is timed (target < 100 ms).  Offscreen unless $DISPLAY is set.
 """
 
 from __future__ import annotations
@@ -25,15 +28,23 @@ sys.path.insert(0, str(ROOT))
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core.data import load_for_config  # noqa: E402
+from core.devices import flush_subnormals_to_zero  # noqa: E402
 from core.trainer import Trainer  # noqa: E402
 
 
+def run_event_loop(seconds: float) -> None:
+    """Run Qt's event loop for ``seconds``, sleeping between events as ``app.exec()`` does."""
+    loop = QEventLoop()
+    QTimer.singleShot(round(seconds * 1000), loop.quit)
+    loop.exec()
+
+
 def spin(app: QApplication, seconds: float) -> None:
-    """Run the event loop for ``seconds``."""
+    """Poll the event loop for ``seconds`` (for short waits on a condition)."""
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         app.processEvents()
@@ -54,11 +65,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--preset", default="kl-demo")
+    parser.add_argument("--redraw", type=float, default=None,
+                        help="redraw rate in Hz (default: the window's own default)")
     parser.add_argument("--quick", action="store_true",
                         help="one short round that only proves the script works (CI)")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.rounds = 1.5, 1
+    flush_subnormals_to_zero()  # the headless trainer's thread, as the window's worker does
 
     app = QApplication.instance() or QApplication([])
     from gui.main_window import MainWindow
@@ -70,6 +84,8 @@ def main() -> None:
     window = MainWindow(AppSettings(store), device="cpu", preset=args.preset)
     window.resize(1600, 900)
     window.show()
+    if args.redraw is not None:
+        window.redraw_spin.setValue(args.redraw)
     while window._painted is None:
         spin(app, 0.05)
     config = window.controls.applied
@@ -109,16 +125,17 @@ def main() -> None:
         headless_rates.append(headless_round(headless, args.seconds))
         trainer = window.worker.loop.trainer
         window.toggle_training()
-        spin(app, 1.0)  # settle
+        run_event_loop(1.0)  # settle
         samples, started = trainer.samples_seen, time.perf_counter()
         paints = len(latencies)
-        last_tick[0] = 0.0
-        timer.start(10)
-        spin(app, args.seconds)
-        timer.stop()
+        run_event_loop(args.seconds)
         elapsed = time.perf_counter() - started
         gui_rates.append((trainer.samples_seen - samples) / elapsed)
         redraw_rates.append((len(latencies) - paints) / elapsed)
+        last_tick[0] = 0.0
+        timer.start(10)
+        run_event_loop(args.seconds / 2)
+        timer.stop()
         clicked = time.perf_counter()
         stopped_at.clear()
         window.toggle_training()  # what a click on Pause does

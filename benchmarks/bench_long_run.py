@@ -1,13 +1,20 @@
-"""Long runs on the CPU: training speed with subnormal weights zeroed, or left alone.
+"""Long runs on the CPU: what subnormal floats cost, and what the trainer does about them.
 
     python benchmarks/bench_long_run.py [--preset kl-demo] [--steps 3200] [--every 400] [--quick]
 
-Weight decay drives the weights of always-blank pixels toward zero until they become
-subnormal floats, and x86 arithmetic on those is many times slower: a run slows down
-after a thousand steps or so.  The trainer zeroes them at every flush
-(``Trainer.zero_subnormals``).  Two identical trainers (same preset and seed) train in
-alternating blocks in one process, one with and one without; the table shows both
-speeds as the run goes on, and the share of subnormal encoder weights left alone.
+Numbers below 1.2e-38 (float32) are subnormal, and x86 arithmetic on them takes a slow
+microcode path.  In a long kl-demo run they come from two places: sigmoid units driven
+far below zero (activations such as 1e-39 feed every matrix product) and weight decay
+pulling the weights of always-blank pixels toward zero.  The app's training threads flush
+subnormals to zero (``flush_subnormals_to_zero``: FTZ/DAZ); where a thread does not, the
+trainer zeroes subnormal weights and moments at every flush (``Trainer.zero_subnormals``,
+a pass over every weight that costs a few ms).
+
+Three identical trainers (same preset and seed) train in alternating blocks, each in a
+thread of its own, because the mode belongs to a thread and its OpenMP workers: neither
+remedy, zeroing only, and flushing to zero (as the app runs).  The table shows samples/s per block
+and the shares of the encoder weights and hidden activations that are subnormal without
+either remedy.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -36,10 +44,25 @@ def block(trainer: Trainer, steps: int) -> float:
     return (trainer.samples_seen - samples) / (time.perf_counter() - started)
 
 
-def subnormal_share(trainer: Trainer) -> float:
-    weights = trainer.model.encoder_weight.detach()
-    tiny = torch.finfo(weights.dtype).tiny
-    return float(((weights != 0) & (weights.abs() < tiny)).float().mean())
+def subnormal_share(values: torch.Tensor) -> float:
+    magnitude = values.detach().abs()
+    return float(((magnitude != 0) & (magnitude < torch.finfo(values.dtype).tiny)
+                  ).float().mean())
+
+
+def subnormal_shares(trainer: Trainer) -> tuple[float, float]:
+    """Shares of subnormal encoder weights and of subnormal hidden activations (on 1,000
+    training images)."""
+    with torch.no_grad():
+        hidden = trainer.model.encode(trainer._data[:1000])
+    return subnormal_share(trainer.model.encoder_weight), subnormal_share(hidden)
+
+
+def thread_with_mode(flush_to_zero: bool) -> ThreadPoolExecutor:
+    """One thread whose floating-point mode is set before its first torch operation (its
+    OpenMP workers are created later, by it, and copy the mode)."""
+    return ThreadPoolExecutor(1, initializer=torch.set_flush_denormal,
+                              initargs=(flush_to_zero,))
 
 
 def main() -> None:
@@ -52,21 +75,32 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.steps, args.every = 100, 50
+    torch.set_flush_denormal(False)  # threads copy the mode of the thread creating them
     config = PRESETS[args.preset].config
     dataset = load_for_config(config)
-    zeroed, left = Trainer(config, dataset, "cpu"), Trainer(config, dataset, "cpu")
-    left.zero_subnormals = False
+    names = ("neither", "zeroing only", "FTZ (app)")
+    trainers = {name: Trainer(config, dataset, "cpu") for name in names}
+    trainers["neither"].zero_subnormals = False
+    threads = {"neither": thread_with_mode(False), "zeroing only": thread_with_mode(False),
+               "FTZ (app)": thread_with_mode(True)}
     print(f"preset {args.preset}: {config.hidden_units} units, batch {config.batch_size}, "
           f"{config.optimizer}, weight decay {config.weight_decay:g}; samples/s per block")
-    print(f"{'steps':>6}  {'left alone':>10}  {'zeroed':>9}  {'zeroed / left':>13}  "
-          f"{'subnormal W1 (left)':>19}")
+    print(f"{'steps':>6}" + "".join(f"  {name:>12}" for name in names)
+          + f"  {'FTZ / neither':>14}  {'subnormal W1, a (neither)':>25}")
     ratios = []
-    for done in range(args.every, args.steps + 1, args.every):
-        rate_left, rate_zeroed = block(left, args.every), block(zeroed, args.every)
-        ratios.append(rate_zeroed / rate_left)
-        print(f"{done:>6}  {rate_left:>10,.0f}  {rate_zeroed:>9,.0f}  {ratios[-1]:>12.2f}x  "
-              f"{subnormal_share(left):>19.1%}")
-    print(f"\nsubnormals zeroed / left alone: {ratios[0]:.2f}x in the first block, "
+    try:
+        for done in range(args.every, args.steps + 1, args.every):
+            rates = {name: threads[name].submit(block, trainers[name], args.every).result()
+                     for name in names}
+            ratios.append(rates["FTZ (app)"] / rates["neither"])
+            weights, hidden = threads["neither"].submit(subnormal_shares,
+                                                        trainers["neither"]).result()
+            print(f"{done:>6}" + "".join(f"  {rates[name]:>12,.0f}" for name in names)
+                  + f"  {ratios[-1]:>13.2f}x  {weights:>16.1%}, {hidden:.2%}")
+    finally:
+        for thread in threads.values():
+            thread.shutdown()
+    print(f"\nflushing to zero / neither: {ratios[0]:.2f}x in the first block, "
           f"{ratios[-1]:.2f}x in the last")
 
 

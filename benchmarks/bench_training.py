@@ -8,7 +8,9 @@ it: a torchvision ``MNIST`` dataset with ``ToTensor``, a ``DataLoader``, ``.view
 batch.  The two are timed in alternating rounds in one process, so a noisy neighbour
 slows both alike; the ratio is what counts.  The same run measures the machine's GEMM
 rate and reports the training step's achieved FLOP rate as a fraction of it (five matrix
-products of 2·B·D·H flops per step: two forward, three backward).  Without the MNIST
+products of 2·B·D·H flops per step: two forward, three backward), and times the core
+with autograd's gradient in place of the hand-derived one (``Trainer.hand_gradients``).
+Like the app's training threads, this one flushes subnormals to zero.  Without the MNIST
 files (``--mnist``) the built-in digits stand in, written as IDX files for torchvision.
 """
 
@@ -33,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.config import TrainConfig  # noqa: E402
 from core.data import load_dataset  # noqa: E402
+from core.devices import flush_subnormals_to_zero  # noqa: E402
 from core.penalties import L1Penalty  # noqa: E402
 from core.presets import PRESETS  # noqa: E402
 from core.trainer import Trainer  # noqa: E402
@@ -137,6 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.rounds = 0.5, 1
+    flush_subnormals_to_zero()  # as the app's training threads do, before any torch work
     mnist = Path(args.mnist)
     stand_in = None
     if not (mnist / "t10k-images-idx3-ubyte.gz").is_file():
@@ -146,18 +150,23 @@ def main() -> None:
 
     root = torchvision_root(mnist)
     config: TrainConfig = PRESETS["notes-l1"].config.replace(validation_fraction=0.0)
-    trainer = Trainer(config, load_dataset("mnist", data_dir=mnist), "cpu")
+    dataset = load_dataset("mnist", data_dir=mnist)
+    trainer = Trainer(config, dataset, "cpu")
+    autograd_trainer = Trainer(config, dataset, "cpu")
+    autograd_trainer.hand_gradients = False
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; notes' model, "
           f"batch {BATCH}, {len(trainer.dataset):,} "
           f"{'built-in digits' if stand_in else 'MNIST test images'}")
-    reference, core, gemm = [], [], []
+    reference, core, autograd, gemm = [], [], [], []
     try:
         for round_ in range(args.rounds):
             reference.append(reference_loop(root, args.seconds))
             core.append(core_loop(trainer, args.seconds))
+            autograd.append(core_loop(autograd_trainer, args.seconds))
             gemm.append(gemm_rate(0.3 if args.quick else 2.0))
             print(f"round {round_ + 1}: reference {reference[-1]:,.0f} samples/s, core "
-                  f"{core[-1]:,.0f} samples/s, GEMM {gemm[-1] / 1e9:.0f} GFLOP/s")
+                  f"{core[-1]:,.0f} samples/s (with autograd {autograd[-1]:,.0f}), "
+                  f"GEMM {gemm[-1] / 1e9:.0f} GFLOP/s")
     finally:
         shutil.rmtree(root, ignore_errors=True)
         if stand_in is not None:
@@ -174,6 +183,8 @@ def main() -> None:
     print(f"training step: {fraction:.0%} of the GEMM rate, median of the rounds (best: "
           f"{best_core * flops_per_sample / 1e9:.0f} of {best_gemm / 1e9:.0f} GFLOP/s; "
           f"target >= 60%)")
+    by_hand = statistics.median(c / a for c, a in zip(core, autograd, strict=True))
+    print(f"hand-derived gradient / autograd: {by_hand:.2f}x, median of the rounds")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from core.config import FIELDS, ConfigError, TrainConfig, parse_assignment
-from core.devices import DEVICE_CHOICES
+from core.devices import DEVICE_CHOICES, subnormals_flushed_to_zero
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 MAX_CSV_ROWS = 2000
@@ -272,6 +272,11 @@ def _config_from_args(args: argparse.Namespace) -> tuple[str, TrainConfig]:
 
 
 def _train(args: argparse.Namespace) -> int:
+    with subnormals_flushed_to_zero():  # before any torch work: OpenMP workers copy it
+        return _train_with(args)
+
+
+def _train_with(args: argparse.Namespace) -> int:
     from core.checkpoint import CheckpointError, load_run, save_run
     from core.data import DataError, DatasetMissing, IdxError
     from core.presets import DEFAULT_PRESET, get_preset

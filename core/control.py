@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core.config import DATA_FIELDS, ConfigError, TrainConfig
+from core.devices import subnormals_flushed_to_zero
 from core.errors import DivergenceError
 from core.snapshot import Snapshot
 
@@ -133,6 +134,11 @@ class TrainingLoop:
 
     def run(self) -> None:
         """The training thread's body: returns once ``stop()`` has been called."""
+        # First, so that this thread's OpenMP workers copy the mode when they start.
+        with subnormals_flushed_to_zero():
+            self._run()
+
+    def _run(self) -> None:
         self._build(self._config, self._device)
         self._set_state(PAUSED)
         self._snapshot(False)  # show the untrained model at once

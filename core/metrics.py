@@ -45,7 +45,7 @@ class UnitTracker:
         """Fold one batch in (device work only): ``distance`` is each activation's distance
         from rest (see ``activity``).  Returns the batch's per-unit fraction of
         activations at rest."""
-        near_zero = (distance < self.settings.zero_eps).float().mean(dim=0)
+        near_zero = torch.mean(distance < self.settings.zero_eps, dim=0, dtype=torch.float32)
         rho_hat = rho_hat.float()
         if self._updates == 0:
             self.rho_hat_ema.copy_(rho_hat)

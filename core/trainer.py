@@ -19,8 +19,9 @@ import torch
 
 from core.config import DATA_FIELDS, ConfigError, TrainConfig, check_batch_size
 from core.data import Dataset, load_for_config
-from core.devices import resolve_device
+from core.devices import resolve_device, subnormals_are_flushed
 from core.errors import DivergenceError
+from core.gradients import evaluate_with_gradients
 from core.history import DecimatingHistory
 from core.metrics import (
     MetricSettings,
@@ -53,9 +54,14 @@ def _dtype(name: str) -> torch.dtype:
 class Trainer:
     """One autoencoder training run on one data set and one device."""
 
-    #: Zero subnormal weights at each flush on the CPU (see ``_zero_subnormals``);
-    #: benchmarks/bench_long_run.py switches it off to measure what it saves.
+    #: Zero subnormal weights at each flush on the CPU (see ``_zero_subnormals``), where
+    #: the stepping thread does not flush them to zero already (a pass over every weight
+    #: and moment, a few ms); benchmarks/bench_long_run.py switches it off to compare.
     zero_subnormals = True
+    #: Minibatch steps on the CPU and CUDA take their gradient from ``core.gradients``
+    #: (derived by hand, checked against autograd in the tests) instead of autograd;
+    #: benchmarks/bench_training.py switches it off to compare.
+    hand_gradients = True
 
     def __init__(self, config: TrainConfig, dataset: Dataset, device: str = "auto",
                  settings: MetricSettings | None = None, data_dir: str | Path | None = None):
@@ -227,8 +233,11 @@ class Trainer:
         else:
             x = self._next_batch()
             self.optimizer.zero_grad(set_to_none=True)
-            result = evaluate(self.model, x, self.config)
-            result.loss.backward()
+            if self.hand_gradients and self.device.type in ("cpu", "cuda"):
+                result = evaluate_with_gradients(self.model, x, self.config)
+            else:
+                result = evaluate(self.model, x, self.config)
+                result.loss.backward()
             self.optimizer.step()
         self.step_count += 1
         self.samples_seen += x.shape[0]
@@ -268,9 +277,9 @@ class Trainer:
     def _record(self, x: torch.Tensor, result: Evaluation) -> None:
         """Queue this step's row and unit statistics on the device (no sync)."""
         near_zero = self.tracker.update(self._activity(result.hidden), result.rho_hat)
-        i = len(self._pending_steps)
-        self._pending_values[i].copy_(torch.cat([
-            result.terms, torch.stack([result.rho_hat.mean(), near_zero.mean()])]))
+        row = self._pending_values[len(self._pending_steps)]
+        means = torch.stack([result.rho_hat, near_zero.to(row.dtype)]).mean(dim=1)
+        torch.cat([result.terms, means], out=row)
         self._pending_steps.append(self.step_count)
         self._pending_epochs.append(self.epoch)
         self._last = (x, result, near_zero)
@@ -308,7 +317,8 @@ class Trainer:
         validation = self._validate_if_due()
         if self.row_sink is not None:
             self.row_sink(steps, epochs, rows, validation)
-        if self.zero_subnormals and self.device.type == "cpu":
+        if (self.zero_subnormals and self.device.type == "cpu"
+                and not subnormals_are_flushed()):
             self._zero_subnormals()
         # Snapshots flush ten times a second; a copy of the weights every full buffer
         # of steps is enough to roll back to.
@@ -323,8 +333,9 @@ class Trainer:
         toward zero until they are subnormal: measured, 10% of the encoder weights after
         1,600 steps of kl-demo, and every step then took twice as long, because x86
         arithmetic on subnormal operands is many times slower.  Such values are far below
-        anything that matters here.  (``torch.set_flush_denormal`` would only reach the
-        calling thread, not the threads a matrix product runs on.)
+        anything that matters here.  A thread that flushes subnormals to zero
+        (``core.devices.flush_subnormals_to_zero``, as the app's training threads do)
+        never makes them, so this is the fallback for threads and CPUs without that mode.
         """
         tensors = [p.detach() for p in self.model.parameters()]
         for state in self.optimizer.state.values():

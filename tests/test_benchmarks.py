@@ -22,7 +22,7 @@ QUICK_RUNS = {
     "bench_digits.py": ["images/s"],
     "bench_patches.py": ["patches/s"],
     "gpu.py": ["GEMM", "batch"],
-    "bench_long_run.py": ["subnormals zeroed / left alone:"],
+    "bench_long_run.py": ["flushing to zero / neither:"],
 }
 
 

@@ -358,3 +358,23 @@ def test_continuing_never_takes_another_runs_autosave(digits, tmp_path):
     assert moved == ("cpu", 0, False)  # fresh weights, said so; not step 9 of another run
     loop.stop()
     thread.join(timeout=5)
+
+
+def test_the_training_thread_flushes_subnormals_before_it_builds_the_trainer(digits):
+    """The loop's thread sets flush-to-zero first, so its OpenMP workers copy the mode."""
+    seen = []
+
+    def factory(config, device):
+        tiny = torch.finfo(torch.float32).tiny
+        seen.append(float(torch.tensor([tiny]) * 0.25))
+        return Trainer(config, digits, device)
+
+    recorder = Recorder()
+    loop = TrainingLoop(CONFIG, "cpu", factory=factory, listener=recorder)
+    thread = threading.Thread(target=lambda: (torch.set_flush_denormal(False), loop.run()))
+    thread.start()
+    recorder.wait(lambda: PAUSED in recorder.states)
+    loop.stop()
+    thread.join(timeout=5)
+    supported = torch.set_flush_denormal(False)  # whether this CPU has the mode at all
+    assert seen == [0.0] if supported else seen[0] > 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -354,14 +356,33 @@ def test_validation_is_measured_now_and_then_on_held_out_images(digits):
 
 
 def test_subnormal_weights_and_moments_are_zeroed_at_each_flush(digits):
-    trainer = Trainer(small(), digits, "cpu")
-    trainer.step()  # its row waits for the next flush
-    weights = trainer.model.encoder_weight.detach()
-    moment = trainer.optimizer.state[trainer.model.encoder_weight]["exp_avg"]
-    with torch.no_grad():
-        weights[0, :3] = torch.tensor([1e-39, -1e-40, 2e-38])  # two subnormal, one normal
-        moment[0, :2] = 1e-41
-    trainer.flush()
-    assert weights[0, 0] == 0 and weights[0, 1] == 0
-    assert float(weights[0, 2]) == pytest.approx(2e-38)  # normal values stay
-    assert moment[0, 0] == 0 and moment[0, 1] == 0
+    """The fallback where a CPU has no flush-to-zero mode: run in a thread without it."""
+
+    def body():
+        torch.set_flush_denormal(False)
+        trainer = Trainer(small(), digits, "cpu")
+        trainer.step()  # its row waits for the next flush
+        weights = trainer.model.encoder_weight.detach()
+        moment = trainer.optimizer.state[trainer.model.encoder_weight]["exp_avg"]
+        with torch.no_grad():
+            weights[0, :3] = torch.tensor([1e-39, -1e-40, 2e-38])  # two subnormal, one normal
+            moment[0, :2] = 1e-41
+        assert weights[0, 0] != 0 and moment[0, 0] != 0  # really there before the flush
+        trainer.flush()
+        assert weights[0, 0] == 0 and weights[0, 1] == 0
+        assert float(weights[0, 2]) == pytest.approx(2e-38)  # normal values stay
+        assert moment[0, 0] == 0 and moment[0, 1] == 0
+
+    errors = []
+    thread = threading.Thread(target=lambda: _record_errors(body, errors))
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _record_errors(body, errors: list) -> None:
+    try:
+        body()
+    except BaseException as error:  # re-raised in the test's own thread
+        errors.append(error)

@@ -307,6 +307,33 @@ def test_plots_refresh_at_a_bounded_rate_while_the_mosaic_follows_every_frame(wi
     assert calls["LossPanel"][-1] == calls["MosaicPanel"][-1]  # pausing shows everything
 
 
+def test_while_training_at_most_one_plot_is_redrawn_per_frame(window, qtbot):
+    """The plots take turns (each costs 6-12 ms to draw), so no frame draws two of them."""
+    from gui.main_window import THROTTLED_PANELS
+
+    steps = {name: [] for name in THROTTLED_PANELS}
+    for name, seen in steps.items():
+        panel = window.panels[name]
+        original = panel.show_snapshot
+        panel.show_snapshot = lambda s, original=original, seen=seen: (seen.append(s.step),
+                                                                       original(s))
+    qtbot.waitUntil(lambda: window._painted is not None, timeout=10000)
+    first = window._painted.step  # frames before Start update every panel at once
+    window.redraw_spin.setValue(20)
+    press(window, Qt.Key.Key_Space)
+    qtbot.wait(2000)
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "paused", timeout=5000)
+    qtbot.wait(200)
+    last = window._painted.step  # and so does the paused frame
+    while_running = [step for seen in steps.values() for step in seen
+                     if first < step < last]
+    assert all(len([s for s in seen if first < s < last]) >= 1
+               for seen in steps.values())  # each plot had its turn
+    assert len(while_running) == len(set(while_running))
+    assert all(seen[-1] == last for seen in steps.values())
+
+
 def test_the_status_bar_fields_sit_side_by_side(window, qtbot):
     qtbot.waitUntil(lambda: "step" in window.status_labels["step"].text(), timeout=5000)
     boxes = sorted((label.geometry() for label in window.status_labels.values()),

@@ -1,0 +1,135 @@
+"""The cost's gradient derived by hand: ``objective.evaluate`` + autograd in fewer kernels.
+
+A minibatch step of the notes' model spends about a third of its time outside the five
+matrix products: autograd's bookkeeping and a dozen small element-wise kernels. Written
+out, the backward pass of a one-hidden-layer autoencoder is short::
+
+    z1 = x W1^T + b1      a  = f(z1)        z2 = a W2^T + b2      x_hat = g(z2)
+    dz2 = c (x_hat - x) g'(z2)              c = 2/(B D) for mse, 1/B for half_sse
+    dW2 = dz2^T a         db2 = sum_i dz2   da = dz2 W2 + penalty's gradient
+    dz1 = da f'(z1)       dW1 = dz1^T x     db1 = sum_i dz1
+
+with f' and g' computed from the outputs (``sigmoid_backward``, ``tanh_backward``, one
+kernel each), and the penalty's gradient
+added in place: L1Penalty's ``l1_weight * sign(a)``, or KL's per-unit row
+``beta/B * KL'(rho_hat) * du/da`` (zero where ``rho_hat`` is clamped, as autograd's
+clamp has it). Tied weights add the decoder's gradient, transposed, to the encoder's.
+
+``evaluate`` with autograd stays the reference: L-BFGS, validation and the gradient
+check use it, and tests compare the two in float64 for every activation, loss, penalty
+and tied/untied combination. The trainer's minibatch step uses this one
+(``Trainer.hand_gradients``; benchmarks/bench_training.py times both).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from core.config import TrainConfig
+from core.model import SparseAutoencoder
+from core.objective import Evaluation
+from core.penalties import KL_EPS, kl_divergence, to_unit_interval
+
+
+def _activate_(z: torch.Tensor, activation: str) -> torch.Tensor:
+    """Apply the activation in place (z is a fresh product, owned here)."""
+    if activation == "sigmoid":
+        return z.sigmoid_()
+    if activation == "tanh":
+        return z.tanh_()
+    if activation == "relu":
+        return z.relu_()
+    return z
+
+
+def _backward_through_(grad: torch.Tensor, output: torch.Tensor,
+                       activation: str) -> torch.Tensor:
+    """``grad * f'(z)`` written into ``grad``, from the activation's output ``f(z)``."""
+    if activation == "sigmoid":
+        return torch.ops.aten.sigmoid_backward(grad, output, grad_input=grad)
+    if activation == "tanh":
+        return torch.ops.aten.tanh_backward(grad, output, grad_input=grad)
+    if activation == "relu":
+        return grad.masked_fill_(output <= 0, 0.0)
+    return grad
+
+
+@functools.lru_cache(maxsize=16)
+def _term_weights(reconstruction: float, penalty: float, decay: float, dtype: torch.dtype,
+                  device: torch.device) -> torch.Tensor:
+    """The (4, 3) map from the three raw sums (squared error, penalty sum, squared weights)
+    to the loss terms (total, reconstruction, penalty, decay): one product instead of a
+    chain of scalar operations, each of which costs as much as a small kernel."""
+    return torch.tensor([[reconstruction, penalty, decay],
+                         [reconstruction, 0.0, 0.0],
+                         [0.0, penalty, 0.0],
+                         [0.0, 0.0, decay]], dtype=dtype, device=device)
+
+
+@torch.no_grad()
+def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
+                            config: TrainConfig) -> Evaluation:
+    """``evaluate(model, x, config)`` and its ``loss.backward()`` in one pass.
+
+    Sets each parameter's ``.grad`` (as ``backward`` after ``zero_grad(set_to_none=True)``
+    would) and returns the same Evaluation; its ``loss`` carries no graph.
+    """
+    batch, pixels = x.shape
+    encoder_weight, encoder_bias = model.encoder_weight, model.encoder_bias
+    decoder_weight, decoder_bias = model.decoder_weight, model.decoder_bias
+    encoder, decoder = config.encoder_activation, config.decoder_activation
+
+    a = _activate_(torch.addmm(encoder_bias, x, encoder_weight.t()), encoder)
+    x_hat = _activate_(torch.addmm(decoder_bias, a, decoder_weight.t()), decoder)
+
+    residual = x_hat - x
+    flat = residual.view(-1)
+    squared_error = torch.dot(flat, flat)
+    if config.reconstruction_loss == "mse":
+        per_squared_error = 1.0 / (batch * pixels)
+    else:
+        per_squared_error = 0.5 / batch
+    dz2 = _backward_through_(residual, x_hat, decoder).mul_(2.0 * per_squared_error)
+
+    decoder_grad = torch.mm(dz2.t(), a)
+    decoder_bias.grad = dz2.sum(dim=0)
+    da = torch.mm(dz2, decoder_weight)
+
+    rho_hat = to_unit_interval(a.mean(dim=0), encoder)
+    penalty_sum, per_penalty_sum = x.new_zeros(()), 0.0
+    if config.penalty == "l1":
+        sign = a.sign()
+        penalty_sum, per_penalty_sum = torch.dot(a.view(-1), sign.view(-1)), config.l1_weight
+        da.add_(sign, alpha=config.l1_weight)  # L1Penalty's backward: + l1_weight sign(a)
+    elif config.penalty == "kl":
+        penalty_sum, per_penalty_sum = kl_divergence(config.rho, rho_hat).sum(), config.beta
+        # d/da_ij of beta * KL(rho || u(mean_i a_ij)): the same row for every sample.
+        inside = (rho_hat >= KL_EPS) & (rho_hat <= 1.0 - KL_EPS)
+        clamped = rho_hat.clamp(KL_EPS, 1.0 - KL_EPS)
+        slope = -config.rho / clamped + (1.0 - config.rho) / (1.0 - clamped)
+        unit_scale = 0.5 if encoder == "tanh" else 1.0
+        da.add_((slope * inside).mul_(config.beta * unit_scale / batch))
+    dz1 = _backward_through_(da, a, encoder)
+
+    encoder_grad = torch.mm(dz1.t(), x)
+    encoder_bias.grad = dz1.sum(dim=0)
+    weights = model.weight_matrices()
+    if model.decoder_weight_free is None:
+        encoder_grad.add_(decoder_grad.t())  # W2 = W1^T: the decoder's share, transposed
+        grads = [encoder_grad]
+    else:
+        grads = [encoder_grad, decoder_grad]
+    squared_weights = x.new_zeros(())
+    if config.weight_decay > 0:
+        squared_weights = sum(torch.dot(w.view(-1), w.view(-1)) for w in weights)
+        for grad, weight in zip(grads, weights, strict=True):
+            grad.add_(weight, alpha=config.weight_decay)
+    for weight, grad in zip(weights, grads, strict=True):
+        weight.grad = grad
+
+    term_weights = _term_weights(per_squared_error, per_penalty_sum,
+                                 0.5 * config.weight_decay, x.dtype, x.device)
+    terms = torch.mv(term_weights, torch.stack([squared_error, penalty_sum, squared_weights]))
+    return Evaluation(terms[0], terms, a, x_hat, rho_hat)
