@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--preset", default="kl-demo")
-    parser.add_argument("--redraw", type=float, default=None,
+    parser.add_argument("--redraw", type=int, default=None,
                         help="redraw rate in Hz (default: the window's own default)")
     parser.add_argument("--quick", action="store_true",
                         help="one short round that only proves the script works (CI)")

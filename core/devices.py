@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
+#: Per thread: does arithmetic there flush subnormals to zero? (see subnormals_are_flushed)
+_probed = threading.local()
+
 
 def available_devices() -> list[str]:
     """Devices usable on this machine, best first (``cpu`` is always last)."""
@@ -60,7 +63,7 @@ def flush_subnormals_to_zero() -> bool:
     """
     import torch
 
-    _probed.__dict__.pop("flushed", None)
+    vars(_probed).pop("flushed", None)
     return bool(torch.set_flush_denormal(True))
 
 
@@ -76,10 +79,7 @@ def subnormals_flushed_to_zero() -> Iterator[bool]:
         yield flush_subnormals_to_zero()
     finally:
         torch.set_flush_denormal(was_flushing)
-        _probed.__dict__.pop("flushed", None)
-
-
-_probed = threading.local()
+        vars(_probed).pop("flushed", None)
 
 
 def subnormals_are_flushed() -> bool:
@@ -90,6 +90,7 @@ def subnormals_are_flushed() -> bool:
         import torch
 
         tiny = torch.finfo(torch.float32).tiny
-        flushed = not bool((torch.full((1 << 20,), tiny) * 0.25).any())
+        probe = torch.full((1 << 20,), tiny, dtype=torch.float32)
+        flushed = not bool((probe * 0.25).any())
         _probed.flushed = flushed
     return flushed

@@ -59,13 +59,10 @@ def _backward_through_(grad: torch.Tensor, output: torch.Tensor,
 @functools.lru_cache(maxsize=16)
 def _term_weights(reconstruction: float, penalty: float, decay: float, dtype: torch.dtype,
                   device: torch.device) -> torch.Tensor:
-    """The (4, 3) map from the three raw sums (squared error, penalty sum, squared weights)
-    to the loss terms (total, reconstruction, penalty, decay): one product instead of a
-    chain of scalar operations, each of which costs as much as a small kernel."""
-    return torch.tensor([[reconstruction, penalty, decay],
-                         [reconstruction, 0.0, 0.0],
-                         [0.0, penalty, 0.0],
-                         [0.0, 0.0, decay]], dtype=dtype, device=device)
+    """What each raw sum (squared error, penalty sum, squared weights) is multiplied by to
+    give its loss term: one product over the three instead of a chain of scalar
+    operations, each of which costs as much as a small kernel."""
+    return torch.tensor([reconstruction, penalty, decay], dtype=dtype, device=device)
 
 
 @torch.no_grad()
@@ -129,7 +126,7 @@ def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
     for weight, grad in zip(weights, grads, strict=True):
         weight.grad = grad
 
-    term_weights = _term_weights(per_squared_error, per_penalty_sum,
-                                 0.5 * config.weight_decay, x.dtype, x.device)
-    terms = torch.mv(term_weights, torch.stack([squared_error, penalty_sum, squared_weights]))
+    parts = torch.stack([squared_error, penalty_sum, squared_weights]) * _term_weights(
+        per_squared_error, per_penalty_sum, 0.5 * config.weight_decay, x.dtype, x.device)
+    terms = torch.cat([parts.sum(dim=0, keepdim=True), parts])  # total, then the three
     return Evaluation(terms[0], terms, a, x_hat, rho_hat)

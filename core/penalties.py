@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -46,8 +48,13 @@ def kl_divergence(rho: float | torch.Tensor, rho_hat: torch.Tensor) -> torch.Ten
     rho_hat is clamped to [KL_EPS, 1 - KL_EPS] first (see KL_EPS).
     """
     rho_hat = rho_hat.clamp(KL_EPS, 1.0 - KL_EPS)
-    rho = torch.as_tensor(rho, dtype=rho_hat.dtype, device=rho_hat.device)
-    return rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+    if isinstance(rho, torch.Tensor):
+        rho = rho.to(rho_hat.device, rho_hat.dtype)
+        return rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+    # A Python rho stays a number: made a tensor on a GPU, it would wait for the device
+    # at every step.
+    return (rho * (math.log(rho) - rho_hat.log())
+            + (1.0 - rho) * (math.log1p(-rho) - torch.log1p(-rho_hat)))
 
 
 def kl_divergence_gradient(rho: float | torch.Tensor, rho_hat: torch.Tensor) -> torch.Tensor:

@@ -85,6 +85,35 @@ def test_kl_gradient_is_zero_where_rho_hat_is_clamped_as_autograd_has_it():
     assert_same(reference, expected, hand, got)
 
 
+@pytest.mark.parametrize("encoder", ["sigmoid", "tanh"])
+def test_kl_gradient_is_zero_where_rho_hat_is_clamped_at_the_top(encoder):
+    config = TrainConfig(hidden_units=7, dtype="float64", penalty="kl", rho=0.05, beta=3.0,
+                         encoder_activation=encoder, tied_weights=True, weight_decay=1e-3)
+    model, x = model_and_batch(config, bias_shift=0.0)
+    with torch.no_grad():
+        model.encoder_bias[:3] = 60.0  # saturated: rho_hat = 1 - tiny, clamped
+    reference, expected, hand, got = both_ways(model, x, config)
+    assert float(hand.rho_hat[:3].min()) > 1.0 - 1e-12
+    assert_same(reference, expected, hand, got)
+
+
+@pytest.mark.parametrize("settings", [
+    {"penalty": "l1", "encoder_activation": "tanh", "reconstruction_loss": "mse"},
+    {"penalty": "kl", "weight_decay": 3e-3},
+    {"penalty": "kl", "encoder_activation": "tanh", "tied_weights": True},
+])
+def test_hand_gradient_equals_autograd_in_float32(settings):
+    """The trainer's default dtype: the same sums in another order, float32 rounding."""
+    config = TrainConfig(hidden_units=7, dtype="float32", l1_weight=0.1, rho=0.1, beta=3.0,
+                         **settings)
+    model, x = model_and_batch(config)
+    model, x = model.float(), x.float()
+    reference, expected, hand, got = both_ways(model, x, config)
+    for want, have in zip(expected, got, strict=True):
+        torch.testing.assert_close(have, want, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(hand.terms, reference.terms.detach(), rtol=1e-5, atol=1e-7)
+
+
 def test_l1_gradient_at_exact_zeros_matches_l1penalty():
     """relu units that are off have a = 0 exactly, where sign(0) = 0 adds nothing."""
     config = TrainConfig(hidden_units=7, dtype="float64", penalty="l1",
