@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.files import atomic_write
 from core.history import HistoryArrays
 from core.png import encode_gray_png
 from core.timeline import Frame
@@ -49,15 +50,9 @@ class _Reporter:
             raise _Cancelled
 
 
-def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], object]) -> None:
-    from core.checkpoint import atomic_write  # it loads torch: only when a file is written
-
-    atomic_write(path, write)
-
-
 def _cancellable(write: Callable[[], object]) -> object | None:
     """``write()``, or None when it was cancelled (even if a file writer re-raised the
-    cancel as its own error, as core.checkpoint.atomic_write may)."""
+    cancel as its own error, as core.files.atomic_write may)."""
     try:
         return write()
     except Exception as error:
@@ -123,7 +118,7 @@ def write_history_csv(path: str | Path, history: HistoryArrays,
 
     def write() -> Path:
         data = text()
-        _atomic_write(path, lambda file: file.write(data))
+        atomic_write(path, lambda file: file.write(data))
         return path
 
     return _cancellable(write)
@@ -225,7 +220,7 @@ def write_mosaic_gif(path: str | Path, frames: Sequence[Frame], which: str = "en
                        duration=frame_ms, loop=loop)
 
         try:
-            _atomic_write(path, save)
+            atomic_write(path, save)
         finally:
             with contextlib.suppress(Exception):
                 sequence.close()

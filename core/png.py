@@ -37,7 +37,7 @@ def save_gray_png(path: str | Path, image: np.ndarray, low: float, high: float,
     if scale > 1:
         pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
     data = encode_gray_png(pixels)
-    from core.checkpoint import atomic_write  # torch loads only when a file is written
+    from core.files import atomic_write
 
     # Atomic: a full disk midway leaves the previous PNG as it was (SaveError says so).
     atomic_write(Path(path), lambda file: file.write(data))

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from core.checkpoint import atomic_write
+from core.files import atomic_write
 from core.history import HistoryArrays
 from core.mosaic import tile_mosaic
 from core.png import save_gray_png

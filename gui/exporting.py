@@ -16,7 +16,7 @@ from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QProgressDialog, QWidget
 
 from core import export
-from core.checkpoint import atomic_write
+from core.files import atomic_write
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow

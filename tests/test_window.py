@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt
@@ -410,3 +415,16 @@ def test_a_failed_gpu_offers_to_continue_on_the_cpu(window, qtbot):
     assert button is not None
     button.click()
     qtbot.waitUntil(lambda: "Continuing on the CPU" in window.banner.text, timeout=10000)
+
+
+def test_the_window_modules_load_without_torch():
+    """torch takes a second or more to import: the training thread loads it while the
+    window is already on screen (benchmarks/bench_startup.py), so no module the window
+    imports may load it."""
+    script = ("import sys\nimport gui.app, gui.main_window, gui.comparison_window\n"
+              "print(sorted({'torch'} & set(sys.modules)))")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
