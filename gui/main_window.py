@@ -70,7 +70,7 @@ DEFAULT_REDRAW_HZ = {"cpu": 10, "cuda": 30, "mps": 30}
 STATUS_TEXT = "#202020"
 #: Panels that refresh at most PLOT_MAX_HZ while training runs (see MainWindow.paint).
 THROTTLED_PANELS = ("LossPanel", "RhoPanel", "PenaltyCurvePanel")
-PLOT_MAX_HZ = 4.0
+PLOT_MAX_HZ = 2.0
 #: While training runs, at most this many snapshots a second are offered to the timeline
 #: (each new frame costs a few milliseconds of packing on the GUI thread).
 TIMELINE_MAX_HZ = 2.0
@@ -901,8 +901,9 @@ class MainWindow(QMainWindow):
         repaint holds the interpreter lock that the training thread needs between its
         kernels, a plot costs 6-12 ms to draw, and curves read fine at a few frames a
         second, while the weight mosaic and the reconstructions follow every frame.
-        Spreading the plots over frames (one a frame at 10 Hz, all of them at 4 Hz or
-        less) keeps each frame short, so the event loop stays responsive.  A paused
+        Spreading the plots over frames (at most one a frame at the CPU's 10 Hz, all of
+        them at PLOT_MAX_HZ or less) keeps each frame short, so the event loop stays
+        responsive.  A paused
         run's snapshots (after Step, Reset, a change) update everything at once.
         """
         now = time.monotonic()

@@ -195,7 +195,8 @@ def test_the_light_theme_rebuilds_every_panel_and_persists(window, qtbot, tmp_pa
     window.theme_actions["light"].trigger()
     assert theme.current == "light" and window.theme_actions["light"].isChecked()
     for name, panel in window.panels.items():
-        assert _brightness(panel) > dark[name] + 60, name  # black on white now
+        # black on white now (the mosaic's grey tiles stay grey: +60 there, at most)
+        assert _brightness(panel) > dark[name] + 40, name
     curve = window.panels["LossPanel"].curves["total"]
     assert curve.opts["pen"].color().name() == theme.PALETTES["light"]["LOSS_COLOURS"]["total"]
     assert window.panels["LossPanel"]._snapshot.step == 2  # drawn again at once

@@ -109,6 +109,33 @@ def test_loss_curves_are_built_once_and_show_the_history(qtbot, make_snapshot):
     assert_not_blank(panel)
 
 
+def test_axes_are_cached_as_pixmaps_yet_follow_a_new_range(qtbot, make_snapshot):
+    """Cached axes cost a blit per repaint; a longer run must still redraw the step axis."""
+    from PySide6.QtWidgets import QGraphicsItem
+
+    panels = [shown(qtbot, LossPanel()), shown(qtbot, RhoPanel()),
+              shown(qtbot, PenaltyCurvePanel())]
+    for panel in panels:
+        for name in ("left", "bottom", "right"):
+            assert (panel.plot.getAxis(name).cacheMode()
+                    == QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    loss = panels[0]
+    axis = loss.plot.getAxis("bottom")
+
+    def step_axis_pixels():
+        qtbot.wait(50)  # the range change lands in the next paint
+        # the axis strip itself (its bounding rect also spans the grid over the data)
+        rect = axis.parentItem().mapRectToScene(axis.geometry()).toAlignedRect()
+        return loss.plot_widget.grab(loss.plot_widget.mapFromScene(rect).boundingRect()
+                                     ).toImage()
+
+    loss.show_snapshot(make_snapshot(steps=5))
+    early = step_axis_pixels()
+    loss.show_snapshot(make_snapshot(steps=40))
+    assert step_axis_pixels() != early  # new tick labels, not the cached ones
+    assert_not_blank(loss)
+
+
 def test_terms_that_are_zero_all_run_are_hidden_from_plot_and_heading(qtbot, make_snapshot):
     panel = shown(qtbot, LossPanel())
     panel.show_snapshot(make_snapshot(penalty="none", weight_decay=0.0))
