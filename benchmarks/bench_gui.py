@@ -6,11 +6,12 @@
 In one process, alternating rounds: a headless trainer stepping in the main thread (the
 window idle and paused), then the window's own worker training with every panel drawing at
 the default redraw rate while the main thread runs Qt's event loop, as the app does.
-Reports the ratio of samples/s (target >= 85%), the redraw rate achieved and how old a
-snapshot is when painted (target < 150 ms).  After each timed stretch, with training still
-running, a 10 ms timer measures the event loop's lateness (target p99 < 50 ms; kept out of
-the timed stretch, as its hundred wake-ups a second cost training time the app does not
-spend), then a click on Pause is timed (target < 100 ms).  Offscreen unless $DISPLAY is set.
+Reports the ratio of samples/s (target >= 85%), the redraw rate achieved, how old a
+snapshot is when painted (target < 150 ms) and the CPU each thread used meanwhile.
+After each timed stretch, with training still running, a 10 ms timer measures the event
+loop's lateness (target p99 < 50 ms; kept out of the timed stretch, as its hundred
+wake-ups a second cost training time the app does not spend), then a click on Pause is
+timed (target < 100 ms).  Offscreen unless $DISPLAY is set.
 """
 
 from __future__ import annotations
@@ -34,6 +35,21 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from core.data import load_for_config  # noqa: E402
 from core.devices import flush_subnormals_to_zero  # noqa: E402
 from core.trainer import Trainer  # noqa: E402
+
+
+def thread_cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of each thread of this process, by thread id (Linux' /proc;
+    empty elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    seconds = {}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+            seconds[tid] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    except OSError:
+        return {}
+    return seconds
 
 
 def run_event_loop(seconds: float) -> None:
@@ -118,6 +134,8 @@ def main() -> None:
         lambda state: stopped_at.append(time.perf_counter()) if state == "paused" else None)
 
     headless_rates, gui_rates, redraw_rates, pause_ms = [], [], [], []
+    gui_share: list[float] = []  # CPU of the GUI (main) thread, in cores
+    other_share: list[float] = []  # CPU of every other thread (training, its workers)
     print(f"preset {args.preset}: {config.hidden_units} units, batch {config.batch_size}, "
           f"{config.optimizer}; redraw {window.redraw_spin.value()} Hz, "
           f"{'X11' if os.environ.get('DISPLAY') else 'offscreen'}")
@@ -128,8 +146,14 @@ def main() -> None:
         run_event_loop(1.0)  # settle
         samples, started = trainer.samples_seen, time.perf_counter()
         paints = len(latencies)
+        cpu_before = thread_cpu_seconds()
         run_event_loop(args.seconds)
         elapsed = time.perf_counter() - started
+        cpu_after = thread_cpu_seconds()
+        if cpu_after:
+            used = {tid: cpu_after[tid] - cpu_before.get(tid, 0.0) for tid in cpu_after}
+            gui_share.append(used.pop(str(os.getpid()), 0.0) / elapsed)
+            other_share.append(sum(used.values()) / elapsed)
         gui_rates.append((trainer.samples_seen - samples) / elapsed)
         redraw_rates.append((len(latencies) - paints) / elapsed)
         last_tick[0] = 0.0
@@ -155,6 +179,10 @@ def main() -> None:
     print(f"\nwindow / headless: {ratio:.0%}, median of the rounds (best rounds: "
           f"{max(gui_rates):,.0f} vs {max(headless_rates):,.0f} samples/s; target >= 85%)")
     print(f"redraw achieved: {statistics.median(redraw_rates):.1f} Hz")
+    if gui_share:
+        print(f"CPU while the window trains: GUI thread {statistics.median(gui_share):.0%} "
+              f"of a core, the other threads {statistics.median(other_share):.0%} "
+              f"(of {os.cpu_count()} cores)")
     print(f"snapshot age when painted: median {statistics.median(latencies):.0f} ms, "
           f"max {max(latencies):.0f} ms (target < 150 ms)")
     print(f"event loop lateness: p99 {p99:.0f} ms (target < 50 ms)")

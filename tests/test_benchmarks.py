@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 QUICK_RUNS = {
     "bench_training.py": ["core / reference:", "of the GEMM rate"],
-    "bench_gui.py": ["window / headless:", "snapshot age when painted", "Pause takes effect"],
+    "bench_gui.py": ["window / headless:", "snapshot age when painted", "Pause takes effect",
+                     "GUI thread"],
     "bench_startup.py": ["visible and responsive"],
     "bench_digits.py": ["images/s"],
     "bench_patches.py": ["patches/s"],
