@@ -291,21 +291,31 @@ def test_the_real_mnist_files_can_be_chosen(qtbot, tmp_path, mnist_dir, monkeypa
     window.close()
 
 
-def test_plots_refresh_at_a_bounded_rate_while_the_mosaic_follows_every_frame(window, qtbot):
-    from gui.main_window import PLOT_MAX_HZ
-
-    calls = {"MosaicPanel": [], "LossPanel": []}
-    for name, seen in calls.items():
+def record_panel_updates(window, names, mark) -> dict[str, list]:
+    """Per panel, ``mark(snapshot)`` of every snapshot the panel is given to show."""
+    seen = {name: [] for name in names}
+    for name, marks in seen.items():
         panel = window.panels[name]
         original = panel.show_snapshot
-        panel.show_snapshot = lambda s, original=original, seen=seen: (seen.append(s.step),
-                                                                       original(s))
-    window.redraw_spin.setValue(20)
+        panel.show_snapshot = lambda s, original=original, marks=marks: (marks.append(mark(s)),
+                                                                         original(s))
+    return seen
+
+
+def train_for_two_seconds(window, qtbot, redraw_hz: int) -> None:
+    window.redraw_spin.setValue(redraw_hz)
     press(window, Qt.Key.Key_Space)
     qtbot.wait(2000)
     press(window, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: window.state == "paused", timeout=5000)
     qtbot.wait(200)
+
+
+def test_plots_refresh_at_a_bounded_rate_while_the_mosaic_follows_every_frame(window, qtbot):
+    from gui.main_window import PLOT_MAX_HZ
+
+    calls = record_panel_updates(window, ("MosaicPanel", "LossPanel"), lambda s: s.step)
+    train_for_two_seconds(window, qtbot, 20)
     # (how many frames the mosaic gets depends on the machine's load; never fewer)
     assert len(calls["MosaicPanel"]) >= len(calls["LossPanel"])
     assert len(calls["LossPanel"]) <= 2.5 * PLOT_MAX_HZ + 2
@@ -317,7 +327,6 @@ def test_while_training_at_10_hz_at_most_one_plot_is_redrawn_per_frame(window, q
     from gui.main_window import THROTTLED_PANELS
 
     frame = [0]  # frames painted while training runs; 0 before Start
-    frames = {name: [] for name in THROTTLED_PANELS}
     original_paint = window.paint
 
     def paint(snapshot, record=True):
@@ -326,17 +335,8 @@ def test_while_training_at_10_hz_at_most_one_plot_is_redrawn_per_frame(window, q
         original_paint(snapshot, record)
 
     window.paint = paint
-    for name, seen in frames.items():
-        panel = window.panels[name]
-        original = panel.show_snapshot
-        panel.show_snapshot = lambda s, original=original, seen=seen: (seen.append(frame[0]),
-                                                                       original(s))
-    window.redraw_spin.setValue(10)
-    press(window, Qt.Key.Key_Space)
-    qtbot.wait(2000)
-    press(window, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: window.state == "paused", timeout=5000)
-    qtbot.wait(200)
+    frames = record_panel_updates(window, THROTTLED_PANELS, lambda s: frame[0])
+    train_for_two_seconds(window, qtbot, 10)
     while_running = [f for seen in frames.values() for f in seen if f > 0]
     assert all(any(f > 0 for f in seen) for seen in frames.values())  # each had its turn
     assert len(while_running) == len(set(while_running))
