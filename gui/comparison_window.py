@@ -9,8 +9,6 @@ a ``core.comparison.ComparisonRun``); closing it stops that thread.
 
 from __future__ import annotations
 
-import time
-
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -136,7 +134,6 @@ class ComparisonWindow(QMainWindow):
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / redraw_hz))
         self.timer.timeout.connect(self._on_tick)
-        self._requested = False
         screen = self.screen().availableGeometry()
         self.resize(min(1500, int(screen.width() * 0.96)), min(1000, int(screen.height() * 0.92)))
         self.worker.start()
@@ -210,15 +207,10 @@ class ComparisonWindow(QMainWindow):
         self.start_action.setText("❚❚ Pause both" if state == "running" else "▶ Start both")
 
     def _on_tick(self) -> None:
-        """Ask for the next frame, unless one is on its way (for less than 2 s: a request
-        lost to an error must not freeze the display)."""
-        now = time.monotonic()
-        if self._state == "running" and (not self._requested or now - self._requested > 2.0):
-            self._requested = now
-            self.worker.request_snapshot()
+        if self._state == "running":
+            self.worker.request_frame()
 
     def _on_snapshot(self, snapshot: ComparisonSnapshot) -> None:
-        self._requested = 0.0
         self.snapshot = snapshot
         caveats = "".join(f"<br><small>⚠ {c}</small>" for c in snapshot.caveats)
         self.caption.setText(f"<b>{snapshot.caption}</b> · same data, initial weights "

@@ -126,7 +126,6 @@ class MainWindow(QMainWindow):
 
         self._snapshot: Snapshot | None = None  # the newest one received
         self._painted: Snapshot | None = None  # the newest one on screen
-        self._snapshot_requested = 0.0  # monotonic time of the open request, 0 if none
         self._state = "starting"
         self.redraw_meter = RateMeter()
         self.latency_ms = 0.0
@@ -796,7 +795,6 @@ class MainWindow(QMainWindow):
         if self._snapshot is None:
             self._learn_devices(snapshot)
         self._snapshot = snapshot
-        self._snapshot_requested = 0.0
         if snapshot.full is not None:
             full = snapshot.full
             self.banner.show_message(
@@ -885,12 +883,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ painting
 
     def _on_redraw_tick(self) -> None:
-        """Ask for the next frame, unless one is still on its way."""
-        now = time.monotonic()
-        stale = self._snapshot_requested and now - self._snapshot_requested > 2.0
-        if self._state == "running" and (not self._snapshot_requested or stale):
-            self._snapshot_requested = now
-            self.worker.request_snapshot()
+        if self._state == "running":
+            self.worker.request_frame()
 
     def paint(self, snapshot: Snapshot, record: bool = True) -> None:
         """Update every visible panel from one snapshot (``record`` False: a frame of the

@@ -7,6 +7,7 @@ never touches a tensor and the worker never touches a widget.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,11 @@ from core.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from core.trainer import Trainer
+
+
+#: A frame request unanswered this long (seconds) counts as lost, e.g. to an error, and
+#: is asked again, so the display never freezes.
+FRAME_REQUEST_TIMEOUT = 2.0
 
 
 class _Bridge(QObject, LoopListener):
@@ -64,13 +70,14 @@ class TrainingWorker(QObject):
                  autosave_path: str | None = None) -> None:
         super().__init__(parent)
         self._bridge = _Bridge()
-        self._bridge.snapshotReady.connect(self.snapshotReady)
+        self._bridge.snapshotReady.connect(self._on_snapshot)
         self._bridge.stateChanged.connect(self._on_state)
         self._bridge.errorOccurred.connect(self.errorOccurred)
         self._bridge.resultReady.connect(self.resultReady)
         self.loop = TrainingLoop(config, device, factory, self._bridge, autosave_path)
         self._thread = _LoopThread(self.loop)
         self.state = "starting"
+        self._frame_requested_at = 0.0  # monotonic time of the open frame request, 0: none
 
     def start(self) -> None:
         self._thread.start()
@@ -78,6 +85,10 @@ class TrainingWorker(QObject):
     def _on_state(self, state: str) -> None:
         self.state = state
         self.stateChanged.emit(state)
+
+    def _on_snapshot(self, snapshot: object) -> None:
+        self._frame_requested_at = 0.0
+        self.snapshotReady.emit(snapshot)
 
     # Commands, all queued to the training thread and applied between two steps.
     def resume(self) -> None:
@@ -97,6 +108,15 @@ class TrainingWorker(QObject):
 
     def request_snapshot(self, full: bool = False) -> None:
         self.loop.request_snapshot(full)
+
+    def request_frame(self) -> None:
+        """Ask for the next snapshot to paint, unless one is on its way: snapshots are then
+        taken no faster than the screen shows them (see FRAME_REQUEST_TIMEOUT)."""
+        now = time.monotonic()
+        if self._frame_requested_at and now - self._frame_requested_at <= FRAME_REQUEST_TIMEOUT:
+            return
+        self._frame_requested_at = now
+        self.loop.request_snapshot()
 
     def set_speed(self, steps_per_second: float | None) -> None:
         self.loop.set_speed(steps_per_second)

@@ -428,3 +428,24 @@ def test_the_window_modules_load_without_torch():
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_at_most_one_frame_request_is_on_its_way(monkeypatch):
+    """The redraw timer asks for a frame only when the last one has arrived, or when it
+    has waited FRAME_REQUEST_TIMEOUT (a request lost to an error must not freeze it)."""
+    from gui import worker as worker_module
+
+    worker = worker_module.TrainingWorker(TrainConfig(), "cpu")  # its thread never starts
+    sent = []
+    monkeypatch.setattr(worker.loop, "request_snapshot", lambda full=False: sent.append(full))
+    clock = [100.0]
+    monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
+    worker.request_frame()
+    worker.request_frame()
+    assert sent == [False]
+    worker._on_snapshot(object())  # the frame arrived
+    worker.request_frame()
+    assert len(sent) == 2
+    clock[0] += worker_module.FRAME_REQUEST_TIMEOUT + 0.1  # and this one got lost
+    worker.request_frame()
+    assert len(sent) == 3
