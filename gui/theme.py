@@ -90,17 +90,20 @@ def label_axes(plot: pg.PlotItem, x_label: str, y_label: str) -> None:
     plot.setLabel("left", y_label, **style)
 
 
-def style_plot(plot: pg.PlotItem, x_label: str = "", y_label: str = "") -> None:
+def style_plot(plot: pg.PlotItem, x_label: str = "", y_label: str = "",
+               cache_axes: bool = True) -> None:
     """Readable axes for the back row: larger tick labels, light grid.
 
-    Every axis (with its grid) is kept as a pixmap and redrawn only when its range, size
-    or font changes: otherwise pyqtgraph replays the recorded ticks and text at each
-    repaint of the plot, in Python, holding the interpreter lock that the training thread
-    needs between kernels (the bars' and the penalty curve's axes never change while
-    training; measured with benchmarks/bench_gui.py).
+    ``cache_axes``: keep every axis (with its grid) as a pixmap, redrawn only when its
+    range, size or font changes; otherwise pyqtgraph replays the recorded ticks and text
+    at each repaint of the plot, in Python, holding the interpreter lock that the
+    training thread needs between kernels (measured with benchmarks/bench_gui.py).  For
+    plots whose ranges stay put while training (bars, penalty curve); the loss plot's
+    step axis changes at every update, where a cache would only add a copy.
     """
-    for name in ("left", "bottom", "right", "top"):
-        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    if cache_axes:
+        for name in ("left", "bottom", "right", "top"):
+            plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     for name in ("left", "bottom"):
         axis = plot.getAxis(name)
         axis.setTickFont(axis_font())

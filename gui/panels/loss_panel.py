@@ -141,7 +141,7 @@ class LossPanel(Panel):
         self.plot_widget = pg.PlotWidget(background=theme.BACKGROUND,
                                          axisItems={"left": LossAxis("left")})
         self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
-        theme.style_plot(self.plot)
+        theme.style_plot(self.plot, cache_axes=False)  # the step axis grows at every update
         theme.label_axes(self.plot, "step", "loss")
         # No legend box: it would hide the curves as they fall; the heading above names
         # every term in its curve's colour instead.
