@@ -10,10 +10,10 @@ out, the backward pass of a one-hidden-layer autoencoder is short::
     dz1 = da f'(z1)       dW1 = dz1^T x     db1 = sum_i dz1
 
 with f' and g' computed from the outputs (``sigmoid_backward``, ``tanh_backward``, one
-kernel each), and the penalty's gradient
-added in place: L1Penalty's ``l1_weight * sign(a)``, or KL's per-unit row
-``beta/B * KL'(rho_hat) * du/da`` (zero where ``rho_hat`` is clamped, as autograd's
-clamp has it). Tied weights add the decoder's gradient, transposed, to the encoder's.
+kernel each), and the penalty's gradient added in place: L1Penalty's
+``l1_weight * sign(a)``, or KL's per-unit row ``beta/B * KL'(rho_hat) * du/da`` (zero
+where ``rho_hat`` is clamped, as autograd's clamp has it). Tied weights add the
+decoder's gradient, transposed, to the encoder's.
 
 ``evaluate`` with autograd stays the reference: L-BFGS, validation and the gradient
 check use it, and tests compare the two in float64 for every activation, loss, penalty

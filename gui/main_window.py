@@ -897,8 +897,8 @@ class MainWindow(QMainWindow):
         second, while the weight mosaic and the reconstructions follow every frame.
         Spreading the plots over frames (at most one a frame at the CPU's 10 Hz, all of
         them at PLOT_MAX_HZ or less) keeps each frame short, so the event loop stays
-        responsive.  A paused
-        run's snapshots (after Step, Reset, a change) update everything at once.
+        responsive.  A paused run's snapshots (after Step, Reset, a change) update
+        everything at once.
         """
         now = time.monotonic()
         throttle = self._state == "running" and record
