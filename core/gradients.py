@@ -59,10 +59,24 @@ def _backward_through_(grad: torch.Tensor, output: torch.Tensor,
 @functools.lru_cache(maxsize=16)
 def _term_weights(reconstruction: float, penalty: float, decay: float, dtype: torch.dtype,
                   device: torch.device) -> torch.Tensor:
-    """What each raw sum (squared error, penalty sum, squared weights) is multiplied by to
-    give its loss term: one product over the three instead of a chain of scalar
-    operations, each of which costs as much as a small kernel."""
-    return torch.tensor([reconstruction, penalty, decay], dtype=dtype, device=device)
+    """The (4, 3) matrix taking the raw sums (squared error, penalty sum, squared weights)
+    to the loss terms (total, then each weighted sum): one product instead of a chain of
+    scalar operations, each of which costs as much as a small kernel."""
+    return torch.tensor([[reconstruction, penalty, decay], [reconstruction, 0.0, 0.0],
+                         [0.0, penalty, 0.0], [0.0, 0.0, decay]], dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=16)
+def _zero(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A shared 0 for the sums a configuration does not have (never written to)."""
+    return torch.zeros((), dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def _filled(length: int, value: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A constant vector (never written to): a weighted sum over the batch as one
+    matrix-vector product, its weight included, instead of a reduction and a scaling."""
+    return torch.full((length,), value, dtype=dtype, device=device)
 
 
 @torch.no_grad()
@@ -88,14 +102,22 @@ def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
         per_squared_error = 1.0 / (batch * pixels)
     else:
         per_squared_error = 0.5 / batch
-    dz2 = _backward_through_(residual, x_hat, decoder).mul_(2.0 * per_squared_error)
+    # dz2 is the gradient up to the factor ``scale``, which the products below apply
+    # (GEMM's alpha) instead of a pass over the batch.
+    dz2 = _backward_through_(residual, x_hat, decoder)
+    scale, zero = 2.0 * per_squared_error, _zero(x.dtype, x.device)
 
-    decoder_grad = torch.mm(dz2.t(), a)
-    decoder_bias.grad = dz2.sum(dim=0)
-    da = torch.mm(dz2, decoder_weight)
+    decoder_grad = torch.addmm(zero, dz2.t(), a, beta=0.0, alpha=scale)
+    decoder_bias.grad = torch.mv(dz2.t(), _filled(batch, scale, x.dtype, x.device))
+    da = torch.addmm(zero, dz2, decoder_weight, beta=0.0, alpha=scale)
 
-    rho_hat = to_unit_interval(a.mean(dim=0), encoder)
-    penalty_sum, per_penalty_sum = x.new_zeros(()), 0.0
+    if encoder == "tanh":  # to_unit_interval's (mean + 1) / 2, in one product
+        rho_hat = torch.addmv(_filled(1, 0.5, x.dtype, x.device), a.t(),
+                              _filled(batch, 0.5 / batch, x.dtype, x.device))
+    else:
+        rho_hat = to_unit_interval(torch.mv(a.t(), _filled(batch, 1.0 / batch, x.dtype,
+                                                           x.device)), encoder)
+    penalty_sum, per_penalty_sum = zero, 0.0
     if config.penalty == "l1":
         sign = a.sign()
         penalty_sum, per_penalty_sum = torch.dot(a.view(-1), sign.view(-1)), config.l1_weight
@@ -111,14 +133,14 @@ def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
     dz1 = _backward_through_(da, a, encoder)
 
     encoder_grad = torch.mm(dz1.t(), x)
-    encoder_bias.grad = dz1.sum(dim=0)
+    encoder_bias.grad = torch.mv(dz1.t(), _filled(batch, 1.0, x.dtype, x.device))
     weights = model.weight_matrices()
     if model.decoder_weight_free is None:
         encoder_grad.add_(decoder_grad.t())  # W2 = W1^T: the decoder's share, transposed
         grads = [encoder_grad]
     else:
         grads = [encoder_grad, decoder_grad]
-    squared_weights = x.new_zeros(())
+    squared_weights = zero
     if config.weight_decay > 0:
         squared_weights = sum(torch.dot(w.view(-1), w.view(-1)) for w in weights)
         for grad, weight in zip(grads, weights, strict=True):
@@ -126,7 +148,7 @@ def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
     for weight, grad in zip(weights, grads, strict=True):
         weight.grad = grad
 
-    parts = torch.stack([squared_error, penalty_sum, squared_weights]) * _term_weights(
-        per_squared_error, per_penalty_sum, 0.5 * config.weight_decay, x.dtype, x.device)
-    terms = torch.cat([parts.sum(dim=0, keepdim=True), parts])  # total, then the three
+    to_terms = _term_weights(per_squared_error, per_penalty_sum, 0.5 * config.weight_decay,
+                             x.dtype, x.device)
+    terms = torch.mv(to_terms, torch.stack([squared_error, penalty_sum, squared_weights]))
     return Evaluation(terms[0], terms, a, x_hat, rho_hat)

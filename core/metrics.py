@@ -45,7 +45,10 @@ class UnitTracker:
         """Fold one batch in (device work only): ``distance`` is each activation's distance
         from rest (see ``activity``).  Returns the batch's per-unit fraction of
         activations at rest."""
-        near_zero = torch.mean(distance < self.settings.zero_eps, dim=0, dtype=torch.float32)
+        # The comparison written as 0.0/1.0 floats: a bool result and its mean took twice
+        # as long (70 µs of a 3.5 ms step of the notes' model).
+        at_rest = torch.lt(distance, self.settings.zero_eps, out=torch.empty_like(distance))
+        near_zero = at_rest.mean(dim=0, dtype=torch.float32)
         rho_hat = rho_hat.float()
         if self._updates == 0:
             self.rho_hat_ema.copy_(rho_hat)

@@ -1,0 +1,90 @@
+"""adam_step: torch's fused Adam kernel called directly gives optimizer.step()'s result."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.adam import _direct_call, adam_step
+
+
+def _parameters(dtype: torch.dtype, seed: int = 0) -> list[torch.nn.Parameter]:
+    generator = torch.Generator().manual_seed(seed)
+    shapes = [(40, 78), (40,), (78, 40), (78,)]
+    return [torch.nn.Parameter(torch.randn(shape, generator=generator, dtype=dtype))
+            for shape in shapes]
+
+
+def _run(stepper, optimizer_kwargs: dict, dtype: torch.dtype, steps: int = 50,
+         optimizer_type=torch.optim.Adam):
+    """Train two copies of the same parameters on the same gradients; change the learning
+    rate and reload the state half-way, as the trainer does."""
+    params = _parameters(dtype)
+    optimizer = optimizer_type(params, **optimizer_kwargs)
+    generator = torch.Generator().manual_seed(1)
+    for step in range(steps):
+        for param in params:
+            param.grad = torch.randn(param.shape, generator=generator, dtype=dtype)
+        if step == 20:
+            for group in optimizer.param_groups:
+                group["lr"] = 3e-3
+        if step == 30:  # a restore, as after a divergence: new state tensors
+            optimizer.load_state_dict(optimizer.state_dict())
+        stepper(optimizer)
+    return params, optimizer
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_the_direct_call_equals_optimizer_step_bit_for_bit(dtype, weight_decay):
+    kwargs = {"lr": 1e-3, "fused": True, "weight_decay": weight_decay, "betas": (0.8, 0.99)}
+    direct, direct_optimizer = _run(adam_step, kwargs, dtype)
+    reference, reference_optimizer = _run(torch.optim.Adam.step, kwargs, dtype)
+    for ours, theirs in zip(direct, reference, strict=True):
+        assert torch.equal(ours, theirs)
+    ours_state, theirs_state = (direct_optimizer.state_dict()["state"],
+                                reference_optimizer.state_dict()["state"])
+    for index, theirs in theirs_state.items():
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(ours_state[index][key], theirs[key])
+
+
+def test_the_kernel_is_called_directly_after_the_first_step():
+    params = _parameters(torch.float32)
+    optimizer = torch.optim.Adam(params, lr=1e-3, fused=True)
+    for param in params:
+        param.grad = torch.ones_like(param)
+    assert not _direct_call(optimizer)  # no state yet: optimizer.step() creates it
+    optimizer.step()
+    before = [param.detach().clone() for param in params]
+    assert _direct_call(optimizer)
+    assert all(not torch.equal(a, b) for a, b in zip(before, params, strict=True))
+    assert float(optimizer.state[params[0]]["step"]) == 2.0
+
+
+@pytest.mark.parametrize("optimizer_type, kwargs", [
+    (torch.optim.Adam, {"lr": 1e-3, "fused": True, "amsgrad": True}),
+    (torch.optim.Adam, {"lr": 1e-3, "fused": True, "maximize": True}),
+    (torch.optim.Adam, {"lr": 1e-3}),  # not fused: the foreach path
+    (torch.optim.AdamW, {"lr": 1e-3, "fused": True}),
+    (torch.optim.SGD, {"lr": 1e-2, "momentum": 0.9}),
+])
+def test_what_the_direct_call_does_not_cover_goes_through_optimizer_step(optimizer_type,
+                                                                       kwargs):
+    direct, _ = _run(adam_step, kwargs, torch.float64, steps=10,
+                     optimizer_type=optimizer_type)
+    reference, optimizer = _run(optimizer_type.step, kwargs, torch.float64, steps=10,
+                                optimizer_type=optimizer_type)
+    assert not _direct_call(optimizer)
+    for ours, theirs in zip(direct, reference, strict=True):
+        assert torch.equal(ours, theirs)
+
+
+def test_a_parameter_without_a_gradient_goes_through_optimizer_step():
+    params = _parameters(torch.float32)
+    optimizer = torch.optim.Adam(params, lr=1e-3, fused=True)
+    for param in params:
+        param.grad = torch.ones_like(param)
+    optimizer.step()
+    params[1].grad = None
+    assert not _direct_call(optimizer)
