@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 DEFAULT_REDRAW_HZ = {"cpu": 10, "cuda": 30, "mps": 30}
 STATUS_TEXT = "#202020"
 #: Panels that refresh at most PLOT_MAX_HZ while training runs (see MainWindow.paint).
-THROTTLED_PANELS = ("LossPanel", "RhoPanel", "PenaltyCurvePanel")
+THROTTLED_PANELS = ("LossPanel", "RhoPanel", "PenaltyCurvePanel", "ReconstructionPanel")
 PLOT_MAX_HZ = 2.0
 #: While training runs, at most this many snapshots a second are offered to the timeline
 #: (each new frame costs a few milliseconds of packing on the GUI thread).
@@ -890,13 +890,13 @@ class MainWindow(QMainWindow):
         """Update every visible panel from one snapshot (``record`` False: a frame of the
         timeline, or a redraw after a layout change: drawn whole, nothing recorded).
 
-        While training runs, the plots (loss, bars, penalty curve) refresh at most
-        PLOT_MAX_HZ, and they take turns, those that have waited longest first: every
-        repaint holds the interpreter lock that the training thread needs between its
-        kernels, a plot costs 6-12 ms to draw, and curves read fine at a few frames a
-        second, while the weight mosaic and the reconstructions follow every frame.
-        Spreading the plots over frames (at most one a frame at the CPU's 10 Hz, all of
-        them at PLOT_MAX_HZ or less) keeps each frame short, so the event loop stays
+        While training runs, the plots (loss, bars, penalty curve) and the reconstructions
+        refresh at most PLOT_MAX_HZ, and they take turns, those that have waited longest
+        first: every repaint holds the interpreter lock that the training thread needs
+        between its kernels, a plot costs 6-12 ms to draw, and curves and reconstructions
+        read fine at a few frames a second, while the weight mosaic follows every frame.
+        Spreading them over frames (at most one a frame at the CPU's 10 Hz, each at
+        PLOT_MAX_HZ or less) keeps each frame short, so the event loop stays
         responsive.  A paused run's snapshots (after Step, Reset, a change) update
         everything at once.
         """

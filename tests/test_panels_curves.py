@@ -25,7 +25,13 @@ from core.penalties import (
 )
 from gui import theme
 from gui.panels.kl_panel import PenaltyCurvePanel
-from gui.panels.loss_panel import TERMS, LossPanel, debiased_ema
+from gui.panels.loss_panel import (
+    TERMS,
+    LossPanel,
+    debiased_ema,
+    loss_axis_bounds,
+    step_axis_end,
+)
 from gui.panels.rho_panel import RhoPanel
 
 
@@ -112,17 +118,15 @@ def test_loss_curves_are_built_once_and_show_the_history(qtbot, make_snapshot):
 def test_fixed_range_axes_are_cached_as_pixmaps_yet_follow_a_new_range(qtbot,
                                                                         make_snapshot):
     """A cached axis costs a blit per repaint; when its range does change (here: more
-    units), it must show the new ticks, not the cached ones.  The loss plot's step axis
-    changes at every update, so it is not cached."""
+    units), it must show the new ticks, not the cached ones."""
     from PySide6.QtWidgets import QGraphicsItem
 
     cached = QGraphicsItem.CacheMode.DeviceCoordinateCache
     rho, penalty, loss = (shown(qtbot, RhoPanel()), shown(qtbot, PenaltyCurvePanel()),
                           shown(qtbot, LossPanel()))
-    for panel in (rho, penalty):
+    for panel in (rho, penalty, loss):
         for name in ("left", "bottom", "right"):
             assert panel.plot.getAxis(name).cacheMode() == cached
-    assert loss.plot.getAxis("bottom").cacheMode() != cached
     axis = rho.plot.getAxis("bottom")
 
     def unit_axis_pixels():
@@ -137,6 +141,58 @@ def test_fixed_range_axes_are_cached_as_pixmaps_yet_follow_a_new_range(qtbot,
     rho.show_snapshot(make_snapshot(steps=5, hidden_units=100))
     assert unit_axis_pixels() != few  # new tick labels, not the cached ones
     assert_not_blank(rho)
+
+
+@pytest.mark.parametrize("step, end", [(0, 1), (1, 1), (1.2, 1.5), (2, 2), (7, 8), (9, 10),
+                                        (10, 10), (11, 15), (999, 1000), (1001, 1500),
+                                        (2_000_001, 3_000_000)])
+def test_the_step_axis_ends_at_the_next_stop(step, end):
+    assert step_axis_end(step) == pytest.approx(end)
+
+
+def test_the_loss_axis_spans_whole_decades_on_a_log_scale():
+    values = [np.array([0.012, 0.4, np.nan, 0.0, -1.0]), np.array([0.03])]
+    assert loss_axis_bounds(values, log_scale=True) == pytest.approx((0.01, 1.0))
+    assert loss_axis_bounds([np.array([0.1, 1.0])], log_scale=True) == pytest.approx((0.1, 1.0))
+    assert loss_axis_bounds(values, log_scale=False) == (-1.0, 0.4)
+    assert loss_axis_bounds([np.array([np.nan, 0.0])], log_scale=True) is None
+
+
+def test_the_loss_plot_range_moves_only_at_stops_and_holds_every_point(qtbot,
+                                                                       make_snapshot):
+    """The axes change only when the run passes a stop, so their cached pixmaps (and the
+    curves' clipping) survive most updates; every point stays inside the view; a zoom
+    by hand holds until autorange is asked for again."""
+    panel = shown(qtbot, LossPanel())
+    view_box = panel.plot.getViewBox()
+
+    def shown_range(last_step: int, low: float = 0.05, high: float = 0.9):
+        steps = np.linspace(1, last_step, 50)
+        snapshot = with_history(make_snapshot(steps=3), total=np.geomspace(high, low, 50))
+        history = dataclasses.replace(snapshot.history, step_first=steps.astype(np.int64),
+                                      step_last=steps.astype(np.int64))
+        panel.show_snapshot(dataclasses.replace(snapshot, history=history))
+        qtbot.wait(20)
+        (x_low, x_high), (y_low, y_high) = view_box.viewRange()
+        assert x_low <= 1 and x_high >= last_step
+        assert y_low <= np.log10(low) and y_high >= np.log10(high)
+        return view_box.viewRange()
+
+    shown_range(1100)  # (the first paints settle the axes' label widths)
+    first = shown_range(1100)
+    assert first == shown_range(1300) == shown_range(1450, low=0.06)  # same stop, decade
+    assert first[0][1] == pytest.approx(1500, rel=0.05)
+    assert shown_range(1600)[0][1] == pytest.approx(2000, rel=0.05)  # the next stop
+    assert shown_range(1700, low=0.005)[1][0] <= np.log10(0.005)  # a new decade
+
+    view_box.setXRange(100, 200, padding=0)  # as a zoom by hand does
+    shown_range_by_hand = view_box.viewRange()[0]
+    panel.show_snapshot(panel._snapshot)
+    qtbot.wait(20)
+    assert view_box.viewRange()[0] == pytest.approx(shown_range_by_hand)
+    panel.plot.enableAutoRange()
+    qtbot.wait(20)
+    assert view_box.viewRange()[0][1] == pytest.approx(2000, rel=0.05)
 
 
 def test_terms_that_are_zero_all_run_are_hidden_from_plot_and_heading(qtbot, make_snapshot):

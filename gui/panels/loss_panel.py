@@ -59,6 +59,36 @@ def debiased_ema(values: np.ndarray, smoothing: float) -> np.ndarray:
     return np.asarray(smoothed)
 
 
+#: Where the step axis ends: the smallest of these times a power of ten at or above the
+#: last step.  The axis then changes only when the run passes one (every 20-50% more
+#: steps), not at every update, so the axes stay cached pixmaps and the curves are not
+#: clipped twice a frame; at most a third of the plot is ahead of the curve.
+STEP_AXIS_STOPS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def step_axis_end(step: float) -> float:
+    """The smallest STEP_AXIS_STOPS multiple of a power of ten that is >= ``step`` (>= 1)."""
+    if not step > 1:
+        return 1.0
+    decade = 10.0 ** math.floor(math.log10(step))
+    return next(stop * decade for stop in STEP_AXIS_STOPS if stop * decade >= step)
+
+
+def loss_axis_bounds(values: list[np.ndarray], log_scale: bool) -> tuple[float, float] | None:
+    """The loss axis' range for these curves: whole decades on a log axis (it changes
+    when a curve crosses one); the data's own range on a linear one.  None if no value
+    can be shown."""
+    finite = [v[np.isfinite(v) & (v > 0)] if log_scale else v[np.isfinite(v)]
+              for v in values]
+    finite = [v for v in finite if len(v)]
+    if not finite:
+        return None
+    low, high = min(float(v.min()) for v in finite), max(float(v.max()) for v in finite)
+    if not log_scale:
+        return low, high
+    return 10.0 ** math.floor(math.log10(low)), 10.0 ** math.ceil(math.log10(high) - 1e-12)
+
+
 def positive_only(values: np.ndarray) -> np.ndarray:
     """Values a log axis can show; zeros and negatives become gaps (NaN), not warnings."""
     return np.where(values > 0, values, np.nan)
@@ -123,6 +153,7 @@ class LossPanel(Panel):
         self._log_scale = False
         self._smoothing = 0.0
         self._visible_terms: tuple[str, ...] | None = None
+        self._anchor_corners: tuple[list[float], list[float]] | None = None
 
         self.title_label = title_label()
         self.title_label.setTextFormat(Qt.TextFormat.RichText)
@@ -141,8 +172,12 @@ class LossPanel(Panel):
         self.plot_widget = pg.PlotWidget(background=theme.BACKGROUND,
                                          axisItems={"left": LossAxis("left")})
         self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
-        theme.style_plot(self.plot, cache_axes=False)  # the step axis grows at every update
+        # The axes' ranges move in steps (see STEP_AXIS_STOPS), so they are cached too.
+        theme.style_plot(self.plot)
         theme.label_axes(self.plot, "step", "loss")
+        # An invisible diagonal across the range the axes should show: autoRange fits it
+        # (and the curves inside it), and pan, zoom and the "A" button work as usual.
+        self.range_anchor = self.plot.plot(pen=pg.mkPen(0, 0, 0, 0))
         # No legend box: it would hide the curves as they fall; the heading above names
         # every term in its curve's colour instead.
 
@@ -268,12 +303,29 @@ class LossPanel(Panel):
         for item in (self.envelope, self.envelope_low, self.envelope_high):
             item.setVisible(show_envelope)
         held_out = snapshot.validation_history
+        shown = [self.curves[term].yData for term in present]
         if len(held_out):
+            validation = self._displayable(held_out.column("reconstruction"))
             self.validation_curve.setData(np.asarray(held_out.step_last, np.float64),
-                                          self._displayable(held_out.column("reconstruction")))
+                                          validation)
+            shown.append(validation)
         else:
             self.validation_curve.setData([], [])
+        if show_envelope:
+            shown += [self.envelope_low.yData, self.envelope_high.yData]
+        self._anchor_range(steps, shown)
         self.title_label.setText(self._heading_text(snapshot, present))
+
+    def _anchor_range(self, steps: np.ndarray, shown: list[np.ndarray]) -> None:
+        """Move the invisible range anchor only when the axes' range must change."""
+        loss_range = loss_axis_bounds([v for v in shown if v is not None], self._log_scale)
+        if not len(steps) or loss_range is None:
+            self.range_anchor.setData([], [])
+            return
+        corners = ([float(steps[0]), step_axis_end(float(steps[-1]))], list(loss_range))
+        if corners != self._anchor_corners:
+            self._anchor_corners = corners
+            self.range_anchor.setData(*corners)
 
     def _displayable(self, values: np.ndarray) -> np.ndarray:
         return positive_only(values) if self._log_scale else values
