@@ -34,36 +34,44 @@ class UnitTracker:
 
     def __init__(self, hidden_units: int, device: torch.device, settings: MetricSettings):
         self.settings = settings
-        self.rho_hat_ema = torch.zeros(hidden_units, device=device)
-        self.near_zero_ema = torch.zeros(hidden_units, device=device)
+        # Both running averages in one tensor, so one lerp_ a batch updates them.
+        self._averages = torch.zeros((2, hidden_units), device=device)
+        self.rho_hat_ema, self.near_zero_ema = self._averages  # views of its rows
         self._updates = 0
         self._window_max = torch.zeros(hidden_units, device=device)
         self._window_samples = 0
         self._last_window_max: torch.Tensor | None = None
 
     def update(self, distance: torch.Tensor, rho_hat: torch.Tensor) -> torch.Tensor:
-        """Fold one batch in (device work only): ``distance`` is each activation's distance
-        from rest (see ``activity``).  Returns the batch's per-unit fraction of
-        activations at rest."""
+        """Fold in ``n`` batches, oldest first (device work only): ``distance`` (n, batch,
+        hidden) is each activation's distance from rest (see ``activity``), ``rho_hat``
+        (n, hidden) each batch's.  Returns each batch's per-unit fraction of activations
+        at rest (n, hidden).
+
+        The batches' reductions run as one operation each; only the small per-batch folds
+        into the running values loop: per step, a dozen small operations on one batch
+        cost about 6% of a step of the notes' model, in per-call overhead.
+        """
         # The comparison written as 0.0/1.0 floats: a bool result and its mean took twice
-        # as long (70 µs of a 3.5 ms step of the notes' model).
-        at_rest = torch.lt(distance, self.settings.zero_eps, out=torch.empty_like(distance))
-        near_zero = at_rest.mean(dim=0, dtype=torch.float32)
-        rho_hat = rho_hat.float()
-        if self._updates == 0:
-            self.rho_hat_ema.copy_(rho_hat)
-            self.near_zero_ema.copy_(near_zero)
-        else:
-            weight = 1.0 - self.settings.ema_decay
-            self.rho_hat_ema.lerp_(rho_hat, weight)
-            self.near_zero_ema.lerp_(near_zero, weight)
-        self._updates += 1
-        torch.maximum(self._window_max, distance.amax(dim=0).float(), out=self._window_max)
-        self._window_samples += distance.shape[0]
-        if self._window_samples >= self.settings.dead_window_samples:
-            self._last_window_max = self._window_max.clone()
-            self._window_max.zero_()
-            self._window_samples = 0
+        # as long.
+        at_rest = torch.lt(distance, self.settings.zero_eps,
+                           out=torch.empty(distance.shape, device=distance.device))
+        near_zero = at_rest.mean(dim=1)
+        batch_max = distance.amax(dim=1).float()
+        averages = torch.stack([rho_hat.float(), near_zero], dim=1)  # (n, 2, hidden)
+        weight = 1.0 - self.settings.ema_decay
+        for batch in range(distance.shape[0]):
+            if self._updates == 0:
+                self._averages.copy_(averages[batch])
+            else:
+                self._averages.lerp_(averages[batch], weight)
+            self._updates += 1
+            torch.maximum(self._window_max, batch_max[batch], out=self._window_max)
+            self._window_samples += distance.shape[1]
+            if self._window_samples >= self.settings.dead_window_samples:
+                self._last_window_max = self._window_max.clone()
+                self._window_max.zero_()
+                self._window_samples = 0
         return near_zero
 
     def dead_units(self) -> torch.Tensor:

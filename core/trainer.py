@@ -120,6 +120,9 @@ class Trainer:
         self._validated_at = -math.inf  # samples_seen at the last validation
         self._pending_steps: list[int] = []
         self._pending_epochs: list[float] = []
+        #: (hidden, rho_hat, terms) of each step since the last flush, and its last step.
+        self._pending_results: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._last_step: tuple[torch.Tensor, Evaluation] | None = None
         self._reset_pending()
         self._last_row: np.ndarray | None = None
         self._last: tuple[torch.Tensor, Evaluation, torch.Tensor] | None = None
@@ -242,10 +245,8 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 result = evaluate(self.model, x, self.config)
                 result.loss.backward()
-            # The statistics before the optimizer's pass over every weight and moment,
-            # which would evict the activations from the cache (they took 1.5x as long).
-            self._record(x, result, self.step_count + 1)
             adam_step(self.optimizer)  # optimizer.step(), through Adam's fused kernel directly
+            self._record(x, result, self.step_count + 1)
         self.step_count += 1
         self.samples_seen += x.shape[0]
         if len(self._pending_steps) == self._flush_every:
@@ -283,14 +284,32 @@ class Trainer:
         return x, first[0]
 
     def _record(self, x: torch.Tensor, result: Evaluation, step: int) -> None:
-        """Queue step ``step``'s row and unit statistics on the device (no sync)."""
-        near_zero = self.tracker.update(self._activity(result.hidden), result.rho_hat)
-        row = self._pending_values[len(self._pending_steps)]
-        means = torch.stack([result.rho_hat, near_zero.to(row.dtype)]).mean(dim=1)
-        torch.cat([result.terms, means], out=row)
+        """Queue step ``step``'s evaluation; its row and unit statistics are computed at
+        the next flush, with the other queued steps' (``_fold_statistics``)."""
+        # Only what the statistics need: the reconstructions' memory is free at once.
+        self._pending_results.append((result.hidden, result.rho_hat, result.terms))
         self._pending_steps.append(step)
         self._pending_epochs.append(self.epoch)
-        self._last = (x, result, near_zero)
+        self._last_step = (x, result)
+
+    def _fold_statistics(self) -> None:
+        """The queued steps' rows and unit statistics, on the device (no sync): each
+        reduction runs once over all of them rather than once a step."""
+        queued, done = self._pending_results, 0
+        while done < len(queued):  # runs of batches of one size (one, unless it changed)
+            end = done + 1
+            while end < len(queued) and queued[end][0].shape == queued[done][0].shape:
+                end += 1
+            hidden, rho_hat, terms = (torch.stack(parts)
+                                      for parts in zip(*queued[done:end], strict=True))
+            near_zero = self.tracker.update(self._activity(hidden), rho_hat)
+            means = torch.stack([rho_hat.mean(dim=1),
+                                 near_zero.to(rho_hat.dtype).mean(dim=1)], dim=1)
+            torch.cat([terms, means], dim=1, out=self._pending_values[done:end])
+            done = end
+        x, result = self._last_step
+        self._last = (x, result, near_zero[-1])
+        queued.clear()
 
     def _activity(self, hidden: torch.Tensor) -> torch.Tensor:
         return activity(hidden, self.config.penalty, self.config.encoder_activation)
@@ -304,6 +323,7 @@ class Trainer:
         n = len(self._pending_steps)
         if n == 0:
             return
+        self._fold_statistics()
         values = self._pending_values[:n]
         # One sum per tensor is non-finite exactly when an element is (NaN and inf
         # propagate; a finite overflow to inf would be a divergence anyway).
@@ -407,6 +427,7 @@ class Trainer:
         self.optimizer = self._make_optimizer(self.config)
         self._pending_steps.clear()
         self._pending_epochs.clear()
+        self._pending_results.clear()
         self._lbfgs_cache = None
         self._last = None
 
