@@ -295,21 +295,17 @@ class Trainer:
     def _fold_statistics(self) -> None:
         """The queued steps' rows and unit statistics, on the device (no sync): each
         reduction runs once over all of them rather than once a step."""
-        queued, done = self._pending_results, 0
-        while done < len(queued):  # runs of batches of one size (one, unless it changed)
-            end = done + 1
-            while end < len(queued) and queued[end][0].shape == queued[done][0].shape:
-                end += 1
-            hidden, rho_hat, terms = (torch.stack(parts)
-                                      for parts in zip(*queued[done:end], strict=True))
-            near_zero = self.tracker.update(self._activity(hidden), rho_hat)
-            means = torch.stack([rho_hat.mean(dim=1),
-                                 near_zero.to(rho_hat.dtype).mean(dim=1)], dim=1)
-            torch.cat([terms, means], dim=1, out=self._pending_values[done:end])
-            done = end
+        # (one batch size throughout: a change of batch size flushes first; one queued
+        # step, as every L-BFGS step, is viewed rather than copied)
+        hidden, rho_hat, terms = (torch.stack(parts) if len(parts) > 1 else parts[0][None]
+                                  for parts in zip(*self._pending_results, strict=True))
+        near_zero = self.tracker.update(self._activity(hidden), rho_hat)
+        means = torch.stack([rho_hat.mean(dim=1), near_zero.to(rho_hat.dtype).mean(dim=1)],
+                            dim=1)
+        torch.cat([terms, means], dim=1, out=self._pending_values[:len(terms)])
         x, result = self._last_step
         self._last = (x, result, near_zero[-1])
-        queued.clear()
+        self._pending_results.clear()
 
     def _activity(self, hidden: torch.Tensor) -> torch.Tensor:
         return activity(hidden, self.config.penalty, self.config.encoder_activation)

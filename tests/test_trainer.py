@@ -386,3 +386,54 @@ def _record_errors(body, errors: list) -> None:
         body()
     except BaseException as error:  # re-raised in the test's own thread
         errors.append(error)
+
+
+@pytest.mark.parametrize("penalty, activation", [("l1", "tanh"), ("kl", "tanh"),
+                                                 ("kl", "sigmoid"), ("none", "relu")])
+def test_statistics_folded_at_each_flush_equal_those_of_one_batch_at_a_time(
+        digits, monkeypatch, penalty, activation):
+    """The trainer queues each step's activations and computes the rows, running
+    averages and dead-unit windows at each flush, for all queued steps at once; here the
+    same numbers are computed one batch at a time, as written in the docs."""
+    import core.trainer as trainer_module
+    from core.metrics import MetricSettings, activity
+
+    settings = MetricSettings(dead_window_samples=400)  # a window ends inside a flush
+    config = small(penalty=penalty, encoder_activation=activation, dtype="float64")
+    trainer = Trainer(config, digits, "cpu", settings)
+    seen = []
+    evaluate_with_gradients = trainer_module.evaluate_with_gradients
+
+    def recording(model, x, config):
+        result = evaluate_with_gradients(model, x, config)
+        seen.append((result.hidden.clone(), result.rho_hat.clone(), result.terms.clone()))
+        return result
+
+    monkeypatch.setattr(trainer_module, "evaluate_with_gradients", recording)
+    for _ in range(45):  # one full flush of 32, then 13 queued until the snapshot
+        trainer.step()
+    snapshot = trainer.snapshot()
+    assert not trainer._pending_results  # nothing held past a flush
+
+    averages, window_max, last_window, window_samples, rows = None, None, None, 0, []
+    for hidden, rho_hat, terms in seen:
+        near_zero = (activity(hidden, penalty, activation) < settings.zero_eps).double()
+        near_zero = near_zero.mean(dim=0)
+        batch = torch.stack([rho_hat, near_zero])
+        weight = 1.0 - settings.ema_decay
+        averages = batch.clone() if averages is None else averages + weight * (batch - averages)
+        batch_max = activity(hidden, penalty, activation).amax(dim=0)
+        window_max = batch_max if window_max is None else torch.maximum(window_max, batch_max)
+        window_samples += len(hidden)
+        if window_samples >= settings.dead_window_samples:
+            last_window, window_max, window_samples = window_max, torch.zeros_like(batch_max), 0
+        rows.append(torch.cat([terms, rho_hat.mean().view(1), near_zero.mean().view(1)]))
+    np.testing.assert_allclose(trainer.history.arrays().mean, torch.stack(rows).numpy(),
+                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(snapshot.rho_hat_ema, averages[0].numpy(), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(snapshot.near_zero_ema, averages[1].numpy(), atol=1e-6)
+    np.testing.assert_array_equal(snapshot.near_zero_batch, near_zero.float().numpy())
+    np.testing.assert_array_equal(snapshot.dead_units,
+                                  (last_window < settings.zero_eps).numpy())
+    assert snapshot.fraction_near_zero == pytest.approx(float(near_zero.mean()))
