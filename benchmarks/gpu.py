@@ -69,9 +69,9 @@ def training_rate(trainer: Trainer, seconds: float) -> float:
 
 
 def run_cuda_tests() -> int:
-    print("CUDA tests: python -m pytest tests/test_cuda.py")
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/test_cuda.py"],
-                          cwd=ROOT).returncode
+    print("CUDA tests: python -m pytest tests/test_cuda.py tests/test_adam.py -k cuda")
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/test_cuda.py",
+                           "tests/test_adam.py", "-k", "cuda"], cwd=ROOT).returncode
 
 
 def main() -> None:

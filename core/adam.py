@@ -5,9 +5,11 @@ every call (checks, grouping the tensors by device and dtype, scalar conversions
 a step of the notes' model on a 2-core CPU.  ``adam_step`` calls the same kernel
 (``torch._fused_adam_``) on the optimizer's own state tensors, so the result is the same
 bit for bit and the optimizer's ``state_dict`` stays the one to save and load.  Whatever
-it does not cover (the first step, which creates the state; several groups; amsgrad,
-maximize, capturable, differentiable, decoupled decay; a torch without the kernel) goes
-through ``optimizer.step()``; ``tests/test_adam.py`` compares the two.
+it does not cover (the first step, which creates the state; several groups; parameters
+on several devices or of several dtypes, or complex; amsgrad, maximize, capturable,
+differentiable, decoupled decay; a torch without the kernel) goes through
+``optimizer.step()``; ``tests/test_adam.py`` compares the two.  It runs no step hooks
+and counts no steps for a learning-rate scheduler: the trainer uses neither.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ def _direct_call(optimizer: torch.optim.Optimizer) -> bool:
             group.get(key, plain) != plain for key, plain in _PLAIN.items()):
         return False
     params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+    first = group["params"][0]
     for param in group["params"]:
         state = optimizer.state.get(param)
-        if param.grad is None or not state or param.grad.is_sparse:
+        if (param.grad is None or not state or param.grad.is_sparse or param.is_complex()
+                or param.dtype != first.dtype or param.device != first.device):
             return False
         params.append(param)
         grads.append(param.grad)

@@ -148,6 +148,7 @@ def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
     for weight, grad in zip(weights, grads, strict=True):
         weight.grad = grad
 
+    # (after a divergence an infinite sum makes every term NaN; the flush reports it)
     to_terms = _term_weights(per_squared_error, per_penalty_sum, 0.5 * config.weight_decay,
                              x.dtype, x.device)
     terms = torch.mv(to_terms, torch.stack([squared_error, penalty_sum, squared_weights]))

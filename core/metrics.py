@@ -60,13 +60,13 @@ class UnitTracker:
         batch_max = distance.amax(dim=1).float()
         averages = torch.stack([rho_hat.float(), near_zero], dim=1)  # (n, 2, hidden)
         weight = 1.0 - self.settings.ema_decay
-        for batch in range(distance.shape[0]):
+        for index in range(distance.shape[0]):
             if self._updates == 0:
-                self._averages.copy_(averages[batch])
+                self._averages.copy_(averages[index])
             else:
-                self._averages.lerp_(averages[batch], weight)
+                self._averages.lerp_(averages[index], weight)
             self._updates += 1
-            torch.maximum(self._window_max, batch_max[batch], out=self._window_max)
+            torch.maximum(self._window_max, batch_max[index], out=self._window_max)
             self._window_samples += distance.shape[1]
             if self._window_samples >= self.settings.dead_window_samples:
                 self._last_window_max = self._window_max.clone()

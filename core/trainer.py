@@ -42,6 +42,11 @@ ROW_COLUMNS = (*LOSS_TERMS, "rho_hat_mean", "fraction_near_zero")
 #: has gone by: a forward pass over it then costs about 1/60 of the training work.
 VALIDATION_INTERVAL = 20
 
+#: The queued steps' activations are folded in at the next flush; a flush comes early
+#: once they hold this many bytes (folding briefly needs about three times as much), so
+#: large batches and layers do not hold hundreds of MB (the notes' model: 6.5 MB a flush).
+QUEUED_BYTES_LIMIT = 16 * 2**20
+
 #: Called at every flush with (steps, epochs, values (n, len(ROW_COLUMNS)), validation),
 #: ``validation`` being the held-out reconstruction measured at the last of those steps
 #: (or None).
@@ -122,6 +127,7 @@ class Trainer:
         self._pending_epochs: list[float] = []
         #: (hidden, rho_hat, terms) of each step since the last flush, and its last step.
         self._pending_results: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._queued_bytes = 0
         self._last_step: tuple[torch.Tensor, Evaluation] | None = None
         self._reset_pending()
         self._last_row: np.ndarray | None = None
@@ -249,7 +255,8 @@ class Trainer:
             self._record(x, result, self.step_count + 1)
         self.step_count += 1
         self.samples_seen += x.shape[0]
-        if len(self._pending_steps) == self._flush_every:
+        if (len(self._pending_steps) == self._flush_every
+                or self._queued_bytes >= QUEUED_BYTES_LIMIT):
             self.flush()
         self.busy_seconds += time.perf_counter() - started
 
@@ -288,6 +295,7 @@ class Trainer:
         the next flush, with the other queued steps' (``_fold_statistics``)."""
         # Only what the statistics need: the reconstructions' memory is free at once.
         self._pending_results.append((result.hidden, result.rho_hat, result.terms))
+        self._queued_bytes += result.hidden.numel() * result.hidden.element_size()
         self._pending_steps.append(step)
         self._pending_epochs.append(self.epoch)
         self._last_step = (x, result)
@@ -306,6 +314,7 @@ class Trainer:
         x, result = self._last_step
         self._last = (x, result, near_zero[-1])
         self._pending_results.clear()
+        self._queued_bytes = 0
 
     def _activity(self, hidden: torch.Tensor) -> torch.Tensor:
         return activity(hidden, self.config.penalty, self.config.encoder_activation)
@@ -424,8 +433,10 @@ class Trainer:
         self._pending_steps.clear()
         self._pending_epochs.clear()
         self._pending_results.clear()
+        self._queued_bytes = 0
         self._lbfgs_cache = None
         self._last = None
+        self._last_step = None
 
     # ---------------------------------------------------------------- reading out
 

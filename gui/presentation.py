@@ -79,7 +79,7 @@ class FontScaler:
             axis.setTickFont(font)
         for item in plot.listDataItems():
             pen = item.opts.get("pen")
-            if pen is None:
+            if pen is None or pg.mkPen(pen).color().alpha() == 0:  # (the loss range anchor)
                 continue
             self._pens.append((item, pen))
             wide = pg.mkPen(pen)

@@ -90,20 +90,17 @@ def label_axes(plot: pg.PlotItem, x_label: str, y_label: str) -> None:
     plot.setLabel("left", y_label, **style)
 
 
-def style_plot(plot: pg.PlotItem, x_label: str = "", y_label: str = "",
-               cache_axes: bool = True) -> None:
+def style_plot(plot: pg.PlotItem, x_label: str = "", y_label: str = "") -> None:
     """Readable axes for the back row: larger tick labels, light grid.
 
-    ``cache_axes``: keep every axis (with its grid) as a pixmap, redrawn only when its
-    range, size or font changes; otherwise pyqtgraph replays the recorded ticks and text
-    at each repaint of the plot, in Python, holding the interpreter lock that the
-    training thread needs between kernels (measured with benchmarks/bench_gui.py).  For
-    plots whose ranges stay put while training (bars, penalty curve); the loss plot's
-    step axis changes at every update, where a cache would only add a copy.
+    Every axis (with its grid) is kept as a pixmap, redrawn only when its range, size or
+    font changes; otherwise pyqtgraph replays the recorded ticks and text at each repaint
+    of the plot, in Python, holding the interpreter lock that the training thread needs
+    between kernels (measured with benchmarks/bench_gui.py).  So a plot's ranges should
+    move in steps, not at every update (see the loss panel's stops).
     """
-    if cache_axes:
-        for name in ("left", "bottom", "right", "top"):
-            plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    for name in ("left", "bottom", "right", "top"):
+        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     for name in ("left", "bottom"):
         axis = plot.getAxis(name)
         axis.setTickFont(axis_font())

@@ -7,24 +7,28 @@ import torch
 
 from core.adam import _direct_call, adam_step
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)"))]
 
-def _parameters(dtype: torch.dtype, seed: int = 0) -> list[torch.nn.Parameter]:
+
+def _parameters(dtype: torch.dtype, seed: int = 0,
+                device: str = "cpu") -> list[torch.nn.Parameter]:
     generator = torch.Generator().manual_seed(seed)
     shapes = [(40, 78), (40,), (78, 40), (78,)]
-    return [torch.nn.Parameter(torch.randn(shape, generator=generator, dtype=dtype))
+    return [torch.nn.Parameter(torch.randn(shape, generator=generator, dtype=dtype).to(device))
             for shape in shapes]
 
 
 def _run(stepper, optimizer_kwargs: dict, dtype: torch.dtype, steps: int = 50,
-         optimizer_type=torch.optim.Adam):
+         optimizer_type=torch.optim.Adam, device: str = "cpu"):
     """Train two copies of the same parameters on the same gradients; change the learning
     rate and reload the state half-way, as the trainer does."""
-    params = _parameters(dtype)
+    params = _parameters(dtype, device=device)
     optimizer = optimizer_type(params, **optimizer_kwargs)
     generator = torch.Generator().manual_seed(1)
     for step in range(steps):
         for param in params:
-            param.grad = torch.randn(param.shape, generator=generator, dtype=dtype)
+            param.grad = torch.randn(param.shape, generator=generator, dtype=dtype).to(device)
         if step == 20:
             for group in optimizer.param_groups:
                 group["lr"] = 3e-3
@@ -34,12 +38,14 @@ def _run(stepper, optimizer_kwargs: dict, dtype: torch.dtype, steps: int = 50,
     return params, optimizer
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-def test_the_direct_call_equals_optimizer_step_bit_for_bit(dtype, weight_decay):
+def test_the_direct_call_equals_optimizer_step_bit_for_bit(dtype, weight_decay, device):
     kwargs = {"lr": 1e-3, "fused": True, "weight_decay": weight_decay, "betas": (0.8, 0.99)}
-    direct, direct_optimizer = _run(adam_step, kwargs, dtype)
-    reference, reference_optimizer = _run(torch.optim.Adam.step, kwargs, dtype)
+    direct, direct_optimizer = _run(adam_step, kwargs, dtype, device=device)
+    reference, reference_optimizer = _run(torch.optim.Adam.step, kwargs, dtype,
+                                          device=device)
     for ours, theirs in zip(direct, reference, strict=True):
         assert torch.equal(ours, theirs)
     ours_state, theirs_state = (direct_optimizer.state_dict()["state"],
@@ -78,6 +84,16 @@ def test_what_the_direct_call_does_not_cover_goes_through_optimizer_step(optimiz
     assert not _direct_call(optimizer)
     for ours, theirs in zip(direct, reference, strict=True):
         assert torch.equal(ours, theirs)
+
+
+def test_parameters_of_two_dtypes_go_through_optimizer_step():
+    params = _parameters(torch.float32)
+    params[1] = torch.nn.Parameter(params[1].detach().double())
+    optimizer = torch.optim.Adam(params, lr=1e-3, fused=True)
+    for param in params:
+        param.grad = torch.ones_like(param)
+    optimizer.step()
+    assert not _direct_call(optimizer)
 
 
 def test_a_parameter_without_a_gradient_goes_through_optimizer_step():

@@ -71,7 +71,7 @@ def test_the_timeline_stays_bounded_and_spans_the_run(window, qtbot):
 def test_presentation_mode_scales_up_and_f11_restores_the_layout(window, qtbot):
     size = window.size()
     title_size = window.panels["RhoPanel"].title_label.font().pointSizeF()
-    curve = window.panels["LossPanel"].plot.listDataItems()[0]
+    curve = window.panels["LossPanel"].curves["total"]
     width = curve.opts["pen"].width()
     window.toggle_presentation()
     assert window.presenting and window.docks["controls"].isHidden()

@@ -154,7 +154,10 @@ def test_the_loss_axis_spans_whole_decades_on_a_log_scale():
     values = [np.array([0.012, 0.4, np.nan, 0.0, -1.0]), np.array([0.03])]
     assert loss_axis_bounds(values, log_scale=True) == pytest.approx((0.01, 1.0))
     assert loss_axis_bounds([np.array([0.1, 1.0])], log_scale=True) == pytest.approx((0.1, 1.0))
-    assert loss_axis_bounds(values, log_scale=False) == (-1.0, 0.4)
+    assert loss_axis_bounds(values, log_scale=False) == pytest.approx((-1.0, 0.4))
+    assert loss_axis_bounds([np.array([0.012, 0.37])], log_scale=False) == pytest.approx(
+        (0.0, 0.4))
+    assert loss_axis_bounds([np.array([0.0, 0.0])], log_scale=False) == (0.0, 0.0)
     assert loss_axis_bounds([np.array([np.nan, 0.0])], log_scale=True) is None
 
 
@@ -166,13 +169,16 @@ def test_the_loss_plot_range_moves_only_at_stops_and_holds_every_point(qtbot,
     panel = shown(qtbot, LossPanel())
     view_box = panel.plot.getViewBox()
 
-    def shown_range(last_step: int, low: float = 0.05, high: float = 0.9):
+    def show(last_step: int, low: float = 0.05, high: float = 0.9) -> None:
         steps = np.linspace(1, last_step, 50)
         snapshot = with_history(make_snapshot(steps=3), total=np.geomspace(high, low, 50))
         history = dataclasses.replace(snapshot.history, step_first=steps.astype(np.int64),
                                       step_last=steps.astype(np.int64))
         panel.show_snapshot(dataclasses.replace(snapshot, history=history))
         qtbot.wait(20)
+
+    def shown_range(last_step: int, low: float = 0.05, high: float = 0.9):
+        show(last_step, low, high)
         (x_low, x_high), (y_low, y_high) = view_box.viewRange()
         assert x_low <= 1 and x_high >= last_step
         assert y_low <= np.log10(low) and y_high >= np.log10(high)
@@ -186,13 +192,15 @@ def test_the_loss_plot_range_moves_only_at_stops_and_holds_every_point(qtbot,
     assert shown_range(1700, low=0.005)[1][0] <= np.log10(0.005)  # a new decade
 
     view_box.setXRange(100, 200, padding=0)  # as a zoom by hand does
-    shown_range_by_hand = view_box.viewRange()[0]
-    panel.show_snapshot(panel._snapshot)
-    qtbot.wait(20)
-    assert view_box.viewRange()[0] == pytest.approx(shown_range_by_hand)
+    show(2500)  # past the next stop: the anchor moves, the zoom holds
+    assert view_box.viewRange()[0] == pytest.approx([100, 200])
     panel.plot.enableAutoRange()
     qtbot.wait(20)
-    assert view_box.viewRange()[0][1] == pytest.approx(2000, rel=0.05)
+    assert view_box.viewRange()[0][1] == pytest.approx(3000, rel=0.05)
+    panel.show_snapshot(make_snapshot(steps=0))  # no history: no anchor
+    qtbot.wait(20)
+    show(2500)  # the same corners as before the empty one: the anchor is back
+    assert view_box.viewRange()[0][1] == pytest.approx(3000, rel=0.05)
 
 
 def test_terms_that_are_zero_all_run_are_hidden_from_plot_and_heading(qtbot, make_snapshot):

@@ -437,3 +437,24 @@ def test_statistics_folded_at_each_flush_equal_those_of_one_batch_at_a_time(
     np.testing.assert_array_equal(snapshot.dead_units,
                                   (last_window < settings.zero_eps).numpy())
     assert snapshot.fraction_near_zero == pytest.approx(float(near_zero.mean()))
+
+
+def test_queued_activations_are_bounded_in_bytes(digits, monkeypatch):
+    """Large batches and layers flush early rather than hold 32 steps of activations."""
+    import core.trainer as trainer_module
+
+    trainer = Trainer(small(), digits, "cpu")  # batch 50, 25 units: 5,000 bytes a step
+    monkeypatch.setattr(trainer_module, "QUEUED_BYTES_LIMIT", 3 * 50 * 25 * 4)
+    syncs = []
+    original = trainer.flush
+
+    def counting_flush():
+        if trainer._pending_steps:
+            syncs.append(len(trainer._pending_steps))
+        original()
+
+    monkeypatch.setattr(trainer, "flush", counting_flush)
+    for _ in range(10):
+        trainer.step()
+    assert syncs == [3, 3, 3]
+    assert len(trainer.history.arrays()) == 9 and trainer._queued_bytes == 50 * 25 * 4

@@ -66,18 +66,21 @@ def debiased_ema(values: np.ndarray, smoothing: float) -> np.ndarray:
 STEP_AXIS_STOPS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 
 
+def next_stop(value: float) -> float:
+    """The smallest STEP_AXIS_STOPS multiple of a power of ten that is >= ``value`` > 0."""
+    decade = 10.0 ** math.floor(math.log10(value))
+    return next(stop * decade for stop in STEP_AXIS_STOPS if stop * decade >= value)
+
+
 def step_axis_end(step: float) -> float:
-    """The smallest STEP_AXIS_STOPS multiple of a power of ten that is >= ``step`` (>= 1)."""
-    if not step > 1:
-        return 1.0
-    decade = 10.0 ** math.floor(math.log10(step))
-    return next(stop * decade for stop in STEP_AXIS_STOPS if stop * decade >= step)
+    """Where the step axis ends for a run at ``step``: the next stop, at least 1."""
+    return next_stop(step) if step > 1 else 1.0
 
 
 def loss_axis_bounds(values: list[np.ndarray], log_scale: bool) -> tuple[float, float] | None:
-    """The loss axis' range for these curves: whole decades on a log axis (it changes
-    when a curve crosses one); the data's own range on a linear one.  None if no value
-    can be shown."""
+    """The loss axis' range for these curves, moving in steps as the step axis does:
+    whole decades on a log axis; on a linear one from 0 (or the next stop below a
+    negative value) to the next stop above.  None if no value can be shown."""
     finite = [v[np.isfinite(v) & (v > 0)] if log_scale else v[np.isfinite(v)]
               for v in values]
     finite = [v for v in finite if len(v)]
@@ -85,7 +88,7 @@ def loss_axis_bounds(values: list[np.ndarray], log_scale: bool) -> tuple[float, 
         return None
     low, high = min(float(v.min()) for v in finite), max(float(v.max()) for v in finite)
     if not log_scale:
-        return low, high
+        return (0.0 if low >= 0 else -next_stop(-low)), (next_stop(high) if high > 0 else 0.0)
     return 10.0 ** math.floor(math.log10(low)), 10.0 ** math.ceil(math.log10(high) - 1e-12)
 
 
@@ -313,16 +316,18 @@ class LossPanel(Panel):
             self.validation_curve.setData([], [])
         if show_envelope:
             shown += [self.envelope_low.yData, self.envelope_high.yData]
-        self._anchor_range(steps, shown)
+        self._anchor_range(steps, history.step_first[0] if len(history) else 0.0, shown)
         self.title_label.setText(self._heading_text(snapshot, present))
 
-    def _anchor_range(self, steps: np.ndarray, shown: list[np.ndarray]) -> None:
+    def _anchor_range(self, steps: np.ndarray, first_step: float,
+                      shown: list[np.ndarray]) -> None:
         """Move the invisible range anchor only when the axes' range must change."""
         loss_range = loss_axis_bounds([v for v in shown if v is not None], self._log_scale)
         if not len(steps) or loss_range is None:
             self.range_anchor.setData([], [])
+            self._anchor_corners = None
             return
-        corners = ([float(steps[0]), step_axis_end(float(steps[-1]))], list(loss_range))
+        corners = ([float(first_step), step_axis_end(float(steps[-1]))], list(loss_range))
         if corners != self._anchor_corners:
             self._anchor_corners = corners
             self.range_anchor.setData(*corners)
