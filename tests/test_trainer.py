@@ -128,8 +128,8 @@ def test_same_seed_same_run(digits):
     assert torch.equal(*runs)
 
 
-def test_metrics_are_synced_in_batches_not_every_step(digits, monkeypatch):
-    trainer = Trainer(small(), digits, "cpu")
+def count_flushes(trainer: Trainer, monkeypatch) -> list[int]:
+    """How many steps each flush of ``trainer`` syncs, from now on."""
     syncs = []
     original = trainer.flush
 
@@ -139,6 +139,12 @@ def test_metrics_are_synced_in_batches_not_every_step(digits, monkeypatch):
         original()
 
     monkeypatch.setattr(trainer, "flush", counting_flush)
+    return syncs
+
+
+def test_metrics_are_synced_in_batches_not_every_step(digits, monkeypatch):
+    trainer = Trainer(small(), digits, "cpu")
+    syncs = count_flushes(trainer, monkeypatch)
     for _ in range(100):
         trainer.step()
     assert syncs == [32, 32, 32]
@@ -445,15 +451,7 @@ def test_queued_activations_are_bounded_in_bytes(digits, monkeypatch):
 
     trainer = Trainer(small(), digits, "cpu")  # batch 50, 25 units: 5,000 bytes a step
     monkeypatch.setattr(trainer_module, "QUEUED_BYTES_LIMIT", 3 * 50 * 25 * 4)
-    syncs = []
-    original = trainer.flush
-
-    def counting_flush():
-        if trainer._pending_steps:
-            syncs.append(len(trainer._pending_steps))
-        original()
-
-    monkeypatch.setattr(trainer, "flush", counting_flush)
+    syncs = count_flushes(trainer, monkeypatch)
     for _ in range(10):
         trainer.step()
     assert syncs == [3, 3, 3]
