@@ -10,9 +10,7 @@ from typing import Any
 import torch
 
 from core.config import ConfigError, TrainConfig
-from core.files import SaveError, atomic_write, first_line
-
-__all__ = ["CheckpointError", "SaveError", "atomic_write", "load_run", "save_run"]
+from core.files import atomic_write, first_line
 
 FORMAT = "rhoscope-run"
 FORMAT_VERSION = 2

@@ -93,5 +93,6 @@ def _sync_folder(folder: Path) -> None:
 
 
 def first_line(error: BaseException) -> str:
+    """The first line of an error's message (at most 200 characters), for one-line reports."""
     text = str(error).strip()
     return text.splitlines()[0][:200] if text else type(error).__name__

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoint import CheckpointError, atomic_write, load_run, save_run
+from core.checkpoint import CheckpointError, load_run, save_run
 from core.config import TrainConfig
 from core.data import load_dataset
+from core.files import atomic_write
 from core.trainer import Trainer
 
 

@@ -28,8 +28,6 @@ from core.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
     CheckpointError,
-    SaveError,
-    atomic_write,
     load_run,
     save_run,
 )
@@ -37,6 +35,7 @@ from core.config import ConfigError, TrainConfig
 from core.data import DataError, DatasetMissing, IdxError, load_dataset
 from core.data.families import load_family
 from core.data.own import load_array_file, load_image_folder, png_problem
+from core.files import SaveError, atomic_write
 from core.png import _chunk, encode_gray_png, save_gray_png
 from core.presets import PRESETS, Preset, get_preset
 from core.report import write_summary
