@@ -10,27 +10,35 @@ out, the backward pass of a one-hidden-layer autoencoder is short::
     dz1 = da f'(z1)       dW1 = dz1^T x     db1 = sum_i dz1
 
 with f' and g' computed from the outputs (``sigmoid_backward``, ``tanh_backward``, one
-kernel each), and the penalty's gradient added in place: L1Penalty's
-``l1_weight * sign(a)``, or KL's per-unit row ``beta/B * KL'(rho_hat) * du/da`` (zero
-where ``rho_hat`` is clamped, as autograd's clamp has it). Tied weights add the
-decoder's gradient, transposed, to the encoder's.
+kernel each), and the penalty's gradient as the C of GEMM's ``beta C + alpha A B``:
+L1Penalty's ``l1_weight * sign(a)``, or KL's per-unit row ``beta/B * KL'(rho_hat) *
+du/da`` (zero where ``rho_hat`` is clamped, as autograd's clamp has it). Tied weights add
+the decoder's gradient, transposed, to the encoder's.
 
 ``evaluate`` with autograd stays the reference: L-BFGS, validation and the gradient
 check use it, and tests compare the two in float64 for every activation, loss, penalty
-and tied/untied combination. The trainer's minibatch step uses this one
+and tied/untied combination. The trainer's minibatch step uses ``minibatch_gradients``
 (``Trainer.hand_gradients``; benchmarks/bench_training.py times both).
+
+A step needs only the gradient. What it records (the loss terms, rho_hat, the unit
+statistics) the trainer measures at each flush, for the 32 queued batches at once, from
+each step's activations and two sums (``GradientPass``): a small operation costs a step
+about as much as a kernel, whatever its size, so measuring per step cost 2-3% of a step
+of the notes' model.  ``evaluate_with_gradients`` measures one batch the same way.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
 
 from core.config import TrainConfig
+from core.metrics import activity_, batch_rho_hat, penalty_sums
 from core.model import SparseAutoencoder
-from core.objective import Evaluation
-from core.penalties import KL_EPS, kl_divergence, to_unit_interval
+from core.objective import Evaluation, loss_terms, squared_error_weight
+from core.penalties import KL_EPS, to_unit_interval
 
 
 def _activate_(z: torch.Tensor, activation: str) -> torch.Tensor:
@@ -57,16 +65,6 @@ def _backward_through_(grad: torch.Tensor, output: torch.Tensor,
 
 
 @functools.lru_cache(maxsize=16)
-def _term_weights(reconstruction: float, penalty: float, decay: float, dtype: torch.dtype,
-                  device: torch.device) -> torch.Tensor:
-    """The (4, 3) matrix taking the raw sums (squared error, penalty sum, squared weights)
-    to the loss terms (total, then each weighted sum): one product instead of a chain of
-    scalar operations, each of which costs as much as a small kernel."""
-    return torch.tensor([[reconstruction, penalty, decay], [reconstruction, 0.0, 0.0],
-                         [0.0, penalty, 0.0], [0.0, 0.0, decay]], dtype=dtype, device=device)
-
-
-@functools.lru_cache(maxsize=16)
 def _zero(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """A shared 0 for the sums a configuration does not have (never written to)."""
     return torch.zeros((), dtype=dtype, device=device)
@@ -79,13 +77,42 @@ def _filled(length: int, value: float, dtype: torch.dtype, device: torch.device)
     return torch.full((length,), value, dtype=dtype, device=device)
 
 
+@dataclass(frozen=True)
+class GradientPass:
+    """What a minibatch's gradient pass leaves for the measurements (all on the device)."""
+
+    hidden: torch.Tensor  # (batch, hidden) activations
+    reconstruction: torch.Tensor  # (batch, input)
+    squared_error: torch.Tensor  # 0-dim: sum of (x_hat - x)^2 over the batch
+    squared_weights: torch.Tensor  # 0-dim: sum of the squared weights (0 without decay)
+
+
 @torch.no_grad()
 def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
                             config: TrainConfig) -> Evaluation:
     """``evaluate(model, x, config)`` and its ``loss.backward()`` in one pass.
 
     Sets each parameter's ``.grad`` (as ``backward`` after ``zero_grad(set_to_none=True)``
-    would) and returns the same Evaluation; its ``loss`` carries no graph.
+    would) and returns the same Evaluation; its ``loss`` carries no graph.  The terms
+    and rho_hat are measured as the trainer's flush measures its queued batches.
+    """
+    gradient_pass = minibatch_gradients(model, x, config)
+    hidden = gradient_pass.hidden[None]
+    rho_hat = batch_rho_hat(hidden, config.encoder_activation)
+    distance = activity_(hidden.clone(), config.penalty, config.encoder_activation)
+    sums = torch.stack([gradient_pass.squared_error, penalty_sums(config, distance, rho_hat)[0],
+                        gradient_pass.squared_weights])
+    terms = loss_terms(config, sums[None], x.shape[0], x.shape[1])[0]
+    return Evaluation(terms[0], terms, gradient_pass.hidden, gradient_pass.reconstruction,
+                      rho_hat[0])
+
+
+@torch.no_grad()
+def minibatch_gradients(model: SparseAutoencoder, x: torch.Tensor,
+                        config: TrainConfig) -> GradientPass:
+    """Set each parameter's ``.grad`` to the cost's gradient on ``x``: the trainer's step.
+
+    As ``backward`` after ``zero_grad(set_to_none=True)``: each ``.grad`` is a new tensor.
     """
     batch, pixels = x.shape
     encoder_weight, encoder_bias = model.encoder_weight, model.encoder_bias
@@ -93,47 +120,43 @@ def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
     encoder, decoder = config.encoder_activation, config.decoder_activation
 
     a = _activate_(torch.addmm(encoder_bias, x, encoder_weight.t()), encoder)
+    zero = _zero(x.dtype, x.device)
+    if config.penalty == "l1":
+        sign = a.sign()  # (now, while ``a`` is in cache: a product between evicts it)
     x_hat = _activate_(torch.addmm(decoder_bias, a, decoder_weight.t()), decoder)
-
     residual = x_hat - x
     flat = residual.view(-1)
     squared_error = torch.dot(flat, flat)
-    if config.reconstruction_loss == "mse":
-        per_squared_error = 1.0 / (batch * pixels)
-    else:
-        per_squared_error = 0.5 / batch
     # dz2 is the gradient up to the factor ``scale``, which the products below apply
     # (GEMM's alpha) instead of a pass over the batch.
     dz2 = _backward_through_(residual, x_hat, decoder)
-    scale, zero = 2.0 * per_squared_error, _zero(x.dtype, x.device)
+    scale = 2.0 * squared_error_weight(config, batch, pixels)
+    decoder_bias.grad = torch.mv(dz2.t(), _filled(batch, scale, x.dtype, x.device))
 
     decoder_grad = torch.addmm(zero, dz2.t(), a, beta=0.0, alpha=scale)
-    decoder_bias.grad = torch.mv(dz2.t(), _filled(batch, scale, x.dtype, x.device))
-    da = torch.addmm(zero, dz2, decoder_weight, beta=0.0, alpha=scale)
-
-    if encoder == "tanh":  # to_unit_interval's (mean + 1) / 2, in one product
-        rho_hat = torch.addmv(_filled(1, 0.5, x.dtype, x.device), a.t(),
-                              _filled(batch, 0.5 / batch, x.dtype, x.device))
-    else:
-        rho_hat = to_unit_interval(torch.mv(a.t(), _filled(batch, 1.0 / batch, x.dtype,
-                                                           x.device)), encoder)
-    penalty_sum, per_penalty_sum = zero, 0.0
-    if config.penalty == "l1":
-        sign = a.sign()
-        penalty_sum, per_penalty_sum = torch.dot(a.view(-1), sign.view(-1)), config.l1_weight
-        da.add_(sign, alpha=config.l1_weight)  # L1Penalty's backward: + l1_weight sign(a)
+    # da = the products' share + the penalty's, the latter as GEMM's C (no pass of its own)
+    if config.penalty == "l1":  # L1Penalty's backward: + l1_weight sign(a)
+        da = sign.addmm_(dz2, decoder_weight, beta=config.l1_weight, alpha=scale)
     elif config.penalty == "kl":
-        penalty_sum, per_penalty_sum = kl_divergence(config.rho, rho_hat).sum(), config.beta
         # d/da_ij of beta * KL(rho || u(mean_i a_ij)): the same row for every sample.
+        if encoder == "tanh":  # to_unit_interval's (mean + 1) / 2, in one product
+            rho_hat = torch.addmv(_filled(1, 0.5, x.dtype, x.device), a.t(),
+                                  _filled(batch, 0.5 / batch, x.dtype, x.device))
+        else:
+            rho_hat = to_unit_interval(torch.mv(a.t(), _filled(batch, 1.0 / batch, x.dtype,
+                                                               x.device)), encoder)
         inside = (rho_hat >= KL_EPS) & (rho_hat <= 1.0 - KL_EPS)
         clamped = rho_hat.clamp(KL_EPS, 1.0 - KL_EPS)
         slope = -config.rho / clamped + (1.0 - config.rho) / (1.0 - clamped)
         unit_scale = 0.5 if encoder == "tanh" else 1.0
-        da.add_((slope * inside).mul_(config.beta * unit_scale / batch))
+        row = (slope * inside).mul_(config.beta * unit_scale / batch)
+        da = torch.addmm(row, dz2, decoder_weight, alpha=scale)
+    else:
+        da = torch.addmm(zero, dz2, decoder_weight, beta=0.0, alpha=scale)
     dz1 = _backward_through_(da, a, encoder)
+    encoder_bias.grad = torch.mv(dz1.t(), _filled(batch, 1.0, x.dtype, x.device))
 
     encoder_grad = torch.mm(dz1.t(), x)
-    encoder_bias.grad = torch.mv(dz1.t(), _filled(batch, 1.0, x.dtype, x.device))
     weights = model.weight_matrices()
     if model.decoder_weight_free is None:
         encoder_grad.add_(decoder_grad.t())  # W2 = W1^T: the decoder's share, transposed
@@ -147,9 +170,4 @@ def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
             grad.add_(weight, alpha=config.weight_decay)
     for weight, grad in zip(weights, grads, strict=True):
         weight.grad = grad
-
-    # (after a divergence an infinite sum makes every term NaN; the flush reports it)
-    to_terms = _term_weights(per_squared_error, per_penalty_sum, 0.5 * config.weight_decay,
-                             x.dtype, x.device)
-    terms = torch.mv(to_terms, torch.stack([squared_error, penalty_sum, squared_weights]))
-    return Evaluation(terms[0], terms, a, x_hat, rho_hat)
+    return GradientPass(a, x_hat, squared_error, squared_weights)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +35,35 @@ def reconstruction_error(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> tor
     if kind == "mse":
         return F.mse_loss(x_hat, x)
     return 0.5 * (x_hat - x).pow(2).sum() / x.shape[0]
+
+
+def squared_error_weight(config: TrainConfig, batch: int, pixels: int) -> float:
+    """The reconstruction term's weight on the sum of squared errors over a batch."""
+    return 1.0 / (batch * pixels) if config.reconstruction_loss == "mse" else 0.5 / batch
+
+
+def loss_terms(config: TrainConfig, sums: torch.Tensor, batch: int, pixels: int
+               ) -> torch.Tensor:
+    """The loss terms (n, 4), in LOSS_TERMS order, of ``n`` batches from their raw sums
+    (n, 3): squared error, penalty sum (``core.metrics.penalty_sums``), squared weights.
+
+    One product: the same as ``evaluate``'s terms up to rounding.
+    """
+    per_penalty = {"l1": config.l1_weight, "kl": config.beta}.get(config.penalty, 0.0)
+    to_terms = _term_weights(squared_error_weight(config, batch, pixels), per_penalty,
+                             0.5 * config.weight_decay, sums.dtype, sums.device)
+    # (after a divergence an infinite sum makes every term NaN; the flush reports it)
+    return sums @ to_terms
+
+
+@functools.lru_cache(maxsize=16)
+def _term_weights(reconstruction: float, penalty: float, decay: float, dtype: torch.dtype,
+                  device: torch.device) -> torch.Tensor:
+    """The (3, 4) matrix taking the raw sums to the total and each weighted term (never
+    written to)."""
+    return torch.tensor([[reconstruction, reconstruction, 0.0, 0.0],
+                         [penalty, 0.0, penalty, 0.0],
+                         [decay, 0.0, 0.0, decay]], dtype=dtype, device=device)
 
 
 def evaluate(model: SparseAutoencoder, x: torch.Tensor, config: TrainConfig) -> Evaluation:

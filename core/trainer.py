@@ -22,17 +22,20 @@ from core.config import DATA_FIELDS, ConfigError, TrainConfig, check_batch_size
 from core.data import Dataset, load_for_config
 from core.devices import resolve_device, subnormals_are_flushed
 from core.errors import DivergenceError
-from core.gradients import evaluate_with_gradients
+from core.gradients import minibatch_gradients
 from core.history import DecimatingHistory
 from core.metrics import (
     MetricSettings,
     UnitTracker,
     activation_range,
     activity,
+    activity_,
+    batch_rho_hat,
     explained_variance,
+    penalty_sums,
 )
 from core.model import SparseAutoencoder
-from core.objective import Evaluation, evaluate
+from core.objective import Evaluation, evaluate, loss_terms
 from core.snapshot import LOSS_TERMS, FullEvaluation, LossValues, Snapshot, frozen
 
 #: Columns of every per-step row: the loss terms, then the sparsity of that batch.
@@ -125,10 +128,13 @@ class Trainer:
         self._validated_at = -math.inf  # samples_seen at the last validation
         self._pending_steps: list[int] = []
         self._pending_epochs: list[float] = []
-        #: (hidden, rho_hat, terms) of each step since the last flush, and its last step.
-        self._pending_results: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        #: Each step since the last flush: its activations, and its loss terms or the sums
+        #: they are measured from (see ``_queue``); the last step's batch, activations and
+        #: reconstruction.
+        self._pending_hidden: list[torch.Tensor] = []
+        self._pending_sums: list[torch.Tensor | tuple[torch.Tensor, torch.Tensor]] = []
         self._queued_bytes = 0
-        self._last_step: tuple[torch.Tensor, Evaluation] | None = None
+        self._last_step: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._reset_pending()
         self._last_row: np.ndarray | None = None
         self._last: tuple[torch.Tensor, Evaluation, torch.Tensor] | None = None
@@ -246,13 +252,17 @@ class Trainer:
             if self.hand_gradients and self.device.type in ("cpu", "cuda"):
                 # It sets every parameter's .grad itself: no zero_grad (which costs as
                 # much as a small kernel, with its profiler hook).
-                result = evaluate_with_gradients(self.model, x, self.config)
+                gradient_pass = minibatch_gradients(self.model, x, self.config)
+                adam_step(self.optimizer)  # optimizer.step(), through Adam's fused kernel
+                self._queue(x, gradient_pass.hidden, gradient_pass.reconstruction,
+                            self.step_count + 1, sums=(gradient_pass.squared_error,
+                                                       gradient_pass.squared_weights))
             else:
                 self.optimizer.zero_grad(set_to_none=True)
                 result = evaluate(self.model, x, self.config)
                 result.loss.backward()
-            adam_step(self.optimizer)  # optimizer.step(), through Adam's fused kernel directly
-            self._record(x, result, self.step_count + 1)
+                adam_step(self.optimizer)
+                self._record(x, result, self.step_count + 1)
         self.step_count += 1
         self.samples_seen += x.shape[0]
         if (len(self._pending_steps) == self._flush_every
@@ -291,29 +301,48 @@ class Trainer:
         return x, first[0]
 
     def _record(self, x: torch.Tensor, result: Evaluation, step: int) -> None:
-        """Queue step ``step``'s evaluation; its row and unit statistics are computed at
-        the next flush, with the other queued steps' (``_fold_statistics``)."""
-        # Only what the statistics need: the reconstructions' memory is free at once.
-        self._pending_results.append((result.hidden, result.rho_hat, result.terms))
-        self._queued_bytes += result.hidden.numel() * result.hidden.element_size()
+        """Queue step ``step``'s evaluation (autograd's, with its terms)."""
+        self._queue(x, result.hidden, result.reconstruction, step, terms=result.terms)
+
+    def _queue(self, x: torch.Tensor, hidden: torch.Tensor, reconstruction: torch.Tensor,
+               step: int, *, sums: tuple[torch.Tensor, torch.Tensor] | None = None,
+               terms: torch.Tensor | None = None) -> None:
+        """Queue step ``step``: its loss terms, or the two sums they are measured from
+        (squared error, squared weights); its row and unit statistics are computed at the
+        next flush, with the other queued steps' (``_fold_statistics``)."""
+        # Only what the measurements need: the reconstructions' memory is free at once.
+        self._pending_hidden.append(hidden)
+        self._pending_sums.append(sums if terms is None else terms)
+        self._queued_bytes += hidden.numel() * hidden.element_size()
         self._pending_steps.append(step)
         self._pending_epochs.append(self.epoch)
-        self._last_step = (x, result)
+        self._last_step = (x, hidden, reconstruction)
 
     def _fold_statistics(self) -> None:
         """The queued steps' rows and unit statistics, on the device (no sync): each
-        reduction runs once over all of them rather than once a step."""
-        # (one batch size throughout: a change of batch size flushes first; one queued
-        # step, as every L-BFGS step, is viewed rather than copied)
-        hidden, rho_hat, terms = (torch.stack(parts) if len(parts) > 1 else parts[0][None]
-                                  for parts in zip(*self._pending_results, strict=True))
-        near_zero = self.tracker.update(self._activity(hidden), rho_hat)
+        measurement runs once over all of them rather than once a step."""
+        # (one configuration and batch size throughout: a change flushes first)
+        config, hidden = self.config, torch.stack(self._pending_hidden)
+        x, last_hidden, reconstruction = self._last_step
+        rho_hat = batch_rho_hat(hidden, config.encoder_activation)
+        # The stacked activations are a copy of our own, which the statistics overwrite.
+        distance = activity_(hidden, config.penalty, config.encoder_activation)
+        if isinstance(self._pending_sums[0], torch.Tensor):  # autograd's own terms
+            terms = torch.stack(self._pending_sums)
+        else:
+            squared_error, squared_weights = (torch.stack(parts) for parts in
+                                              zip(*self._pending_sums, strict=True))
+            sums = torch.stack([squared_error, penalty_sums(config, distance, rho_hat),
+                                squared_weights], dim=1)
+            terms = loss_terms(config, sums, x.shape[0], x.shape[1])
+        near_zero = self.tracker.update(distance, rho_hat)
         means = torch.stack([rho_hat.mean(dim=1), near_zero.to(rho_hat.dtype).mean(dim=1)],
                             dim=1)
         torch.cat([terms, means], dim=1, out=self._pending_values[:len(terms)])
-        x, result = self._last_step
-        self._last = (x, result, near_zero[-1])
-        self._pending_results.clear()
+        last = Evaluation(terms[-1, 0], terms[-1], last_hidden, reconstruction, rho_hat[-1])
+        self._last = (x, last, near_zero[-1])
+        self._pending_hidden.clear()
+        self._pending_sums.clear()
         self._queued_bytes = 0
 
     def _activity(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -432,7 +461,8 @@ class Trainer:
         self.optimizer = self._make_optimizer(self.config)
         self._pending_steps.clear()
         self._pending_epochs.clear()
-        self._pending_results.clear()
+        self._pending_hidden.clear()
+        self._pending_sums.clear()
         self._queued_bytes = 0
         self._lbfgs_cache = None
         self._last = None

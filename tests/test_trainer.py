@@ -11,6 +11,7 @@ import torch
 from core.config import ConfigError, TrainConfig
 from core.data import load_dataset
 from core.metrics import MetricSettings
+from core.objective import evaluate
 from core.trainer import ROW_COLUMNS, DivergenceError, Trainer, steps_for
 
 
@@ -394,32 +395,35 @@ def _record_errors(body, errors: list) -> None:
         errors.append(error)
 
 
-@pytest.mark.parametrize("penalty, activation", [("l1", "tanh"), ("kl", "tanh"),
-                                                 ("kl", "sigmoid"), ("none", "relu")])
+@pytest.mark.parametrize("penalty, activation, changes", [
+    ("l1", "tanh", {"reconstruction_loss": "mse", "weight_decay": 0.0}),  # the notes'
+    ("kl", "tanh", {}), ("kl", "sigmoid", {"tied_weights": True}), ("none", "relu", {})])
 def test_statistics_folded_at_each_flush_equal_those_of_one_batch_at_a_time(
-        digits, monkeypatch, penalty, activation):
-    """The trainer queues each step's activations and computes the rows, running
-    averages and dead-unit windows at each flush, for all queued steps at once; here the
-    same numbers are computed one batch at a time, as written in the docs."""
+        digits, monkeypatch, penalty, activation, changes):
+    """The trainer queues each step's activations and two sums and computes the rows
+    (loss terms included), running averages and dead-unit windows at each flush, for all
+    queued steps at once; here the same numbers are computed one batch at a time, as
+    written in the docs, from autograd's evaluation of each step."""
     import core.trainer as trainer_module
     from core.metrics import MetricSettings, activity
 
     settings = MetricSettings(dead_window_samples=400)  # a window ends inside a flush
-    config = small(penalty=penalty, encoder_activation=activation, dtype="float64")
+    config = small(penalty=penalty, encoder_activation=activation, dtype="float64", **changes)
     trainer = Trainer(config, digits, "cpu", settings)
     seen = []
-    evaluate_with_gradients = trainer_module.evaluate_with_gradients
+    minibatch_gradients = trainer_module.minibatch_gradients
 
-    def recording(model, x, config):
-        result = evaluate_with_gradients(model, x, config)
+    def recording(model, x, config):  # each step's evaluation, by autograd's reference
+        with torch.no_grad():
+            result = evaluate(model, x, config)
         seen.append((result.hidden.clone(), result.rho_hat.clone(), result.terms.clone()))
-        return result
+        return minibatch_gradients(model, x, config)
 
-    monkeypatch.setattr(trainer_module, "evaluate_with_gradients", recording)
+    monkeypatch.setattr(trainer_module, "minibatch_gradients", recording)
     for _ in range(45):  # one full flush of 32, then 13 queued until the snapshot
         trainer.step()
     snapshot = trainer.snapshot()
-    assert not trainer._pending_results  # nothing held past a flush
+    assert not trainer._pending_hidden and not trainer._pending_sums  # none past a flush
 
     averages, window_max, last_window, window_samples, rows = None, None, None, 0, []
     for hidden, rho_hat, terms in seen:
@@ -443,6 +447,13 @@ def test_statistics_folded_at_each_flush_equal_those_of_one_batch_at_a_time(
     np.testing.assert_array_equal(snapshot.dead_units,
                                   (last_window < settings.zero_eps).numpy())
     assert snapshot.fraction_near_zero == pytest.approx(float(near_zero.mean()))
+    # The fold overwrites its stacked copy, never the activations the snapshot shows,
+    # also where a single step is queued (as each L-BFGS step is).
+    np.testing.assert_array_equal(snapshot.mean_abs_batch,  # 13 steps queued
+                                  seen[-1][0].abs().mean(dim=0).float().numpy())
+    trainer.step()
+    np.testing.assert_array_equal(trainer.snapshot().mean_abs_batch,  # one step queued
+                                  seen[-1][0].abs().mean(dim=0).float().numpy())
 
 
 def test_queued_activations_are_bounded_in_bytes(digits, monkeypatch):
