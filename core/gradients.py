@@ -21,10 +21,10 @@ and tied/untied combination. The trainer's minibatch step uses ``minibatch_gradi
 (``Trainer.hand_gradients``; benchmarks/bench_training.py times both).
 
 A step needs only the gradient. What it records (the loss terms, rho_hat, the unit
-statistics) the trainer measures at each flush, for the 32 queued batches at once, from
-each step's activations and two sums (``GradientPass``): a small operation costs a step
-about as much as a kernel, whatever its size, so measuring per step cost 2-3% of a step
-of the notes' model.  ``evaluate_with_gradients`` measures one batch the same way.
+statistics) the trainer measures at each flush, for the queued batches (up to 32) at
+once, from each step's activations and two sums (``GradientPass``): a small operation
+costs a step about as much as a kernel, whatever its size, so measuring per step cost
+2-4% of a step here.  ``evaluate_with_gradients`` measures one batch the same way.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ class GradientPass:
     hidden: torch.Tensor  # (batch, hidden) activations
     reconstruction: torch.Tensor  # (batch, input)
     squared_error: torch.Tensor  # 0-dim: sum of (x_hat - x)^2 over the batch
-    squared_weights: torch.Tensor  # 0-dim: sum of the squared weights (0 without decay)
+    #: 0-dim: sum of the squared weights; without decay a shared zero (never write to it)
+    squared_weights: torch.Tensor
 
 
 @torch.no_grad()

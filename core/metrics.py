@@ -1,4 +1,7 @@
-"""Per-unit statistics kept on the training device, updated every step without a sync."""
+"""Per-unit statistics and per-batch measurements, on the training device, without a sync.
+
+The trainer measures its queued steps at each flush, all at once (``Trainer._fold_statistics``).
+"""
 
 from __future__ import annotations
 
@@ -124,7 +127,8 @@ def activity(hidden: torch.Tensor, penalty: str, activation: str) -> torch.Tenso
 def activity_(hidden: torch.Tensor, penalty: str, activation: str) -> torch.Tensor:
     """``activity``, written over ``hidden`` (a copy the caller owns): the same values
     without a new tensor, which for the queued batches of a flush cost more than the
-    arithmetic (the fold took 2.5x as long)."""
+    arithmetic (with the comparison's own new tensor: the unit statistics of 32 batches
+    of the notes' model took 3.6 ms instead of 1.5 ms, timed alone)."""
     if penalty == "kl":
         return to_unit_interval_(hidden, activation)
     return hidden.abs_()

@@ -47,13 +47,15 @@ def loss_terms(config: TrainConfig, sums: torch.Tensor, batch: int, pixels: int
     """The loss terms (n, 4), in LOSS_TERMS order, of ``n`` batches from their raw sums
     (n, 3): squared error, penalty sum (``core.metrics.penalty_sums``), squared weights.
 
-    One product: the same as ``evaluate``'s terms up to rounding.
+    The same as ``evaluate``'s terms up to rounding.  Written as products summed, not as
+    a matrix product: with TF32 on (the trainer turns it on for CUDA), a GPU's matrix
+    product would round the sums to 10 bits.
     """
     per_penalty = {"l1": config.l1_weight, "kl": config.beta}.get(config.penalty, 0.0)
     to_terms = _term_weights(squared_error_weight(config, batch, pixels), per_penalty,
                              0.5 * config.weight_decay, sums.dtype, sums.device)
     # (after a divergence an infinite sum makes every term NaN; the flush reports it)
-    return sums @ to_terms
+    return (sums[:, :, None] * to_terms).sum(dim=1)
 
 
 @functools.lru_cache(maxsize=16)

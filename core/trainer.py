@@ -45,9 +45,10 @@ ROW_COLUMNS = (*LOSS_TERMS, "rho_hat_mean", "fraction_near_zero")
 #: has gone by: a forward pass over it then costs about 1/60 of the training work.
 VALIDATION_INTERVAL = 20
 
-#: The queued steps' activations are folded in at the next flush; a flush comes early
-#: once they hold this many bytes (folding briefly needs about three times as much), so
-#: large batches and layers do not hold hundreds of MB (the notes' model: 6.5 MB a flush).
+#: The queued steps' activations are measured at the next flush; a flush comes early
+#: once they hold this many bytes (measuring briefly needs twice as much: one stacked
+#: copy), so large batches and layers do not hold hundreds of MB (the notes' model:
+#: 6.5 MB a flush).
 QUEUED_BYTES_LIMIT = 16 * 2**20
 
 #: Called at every flush with (steps, epochs, values (n, len(ROW_COLUMNS)), validation),
@@ -67,10 +68,7 @@ class Trainer:
     #: the stepping thread does not flush them to zero already (a pass over every weight
     #: and moment, a few ms); benchmarks/bench_long_run.py switches it off to compare.
     zero_subnormals = True
-    #: Minibatch steps on the CPU and CUDA take their gradient from ``core.gradients``
-    #: (derived by hand, checked against autograd in the tests) instead of autograd;
-    #: benchmarks/bench_training.py switches it off to compare.
-    hand_gradients = True
+    _hand_gradients = True
 
     def __init__(self, config: TrainConfig, dataset: Dataset, device: str = "auto",
                  settings: MetricSettings | None = None, data_dir: str | Path | None = None):
@@ -128,11 +126,13 @@ class Trainer:
         self._validated_at = -math.inf  # samples_seen at the last validation
         self._pending_steps: list[int] = []
         self._pending_epochs: list[float] = []
-        #: Each step since the last flush: its activations, and its loss terms or the sums
-        #: they are measured from (see ``_queue``); the last step's batch, activations and
-        #: reconstruction.
+        #: Each step since the last flush: its activations, and either the sums its loss
+        #: terms are measured from (squared error, squared weights: the hand-derived
+        #: gradient's steps) or its terms (autograd's); the last step's batch, activations
+        #: and reconstruction.
         self._pending_hidden: list[torch.Tensor] = []
-        self._pending_sums: list[torch.Tensor | tuple[torch.Tensor, torch.Tensor]] = []
+        self._pending_sums: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._pending_terms: list[torch.Tensor] = []
         self._queued_bytes = 0
         self._last_step: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._reset_pending()
@@ -171,6 +171,18 @@ class Trainer:
         dtype = torch.float64 if self.config.dtype == "float64" else torch.float32
         self._pending_values = torch.zeros((self._flush_every, len(ROW_COLUMNS)),
                                            device=self.device, dtype=dtype)
+
+    @property
+    def hand_gradients(self) -> bool:
+        """Minibatch steps on the CPU and CUDA take their gradient from ``core.gradients``
+        (derived by hand, checked against autograd in the tests) instead of autograd;
+        benchmarks/bench_training.py switches it off to compare."""
+        return self._hand_gradients
+
+    @hand_gradients.setter
+    def hand_gradients(self, value: bool) -> None:
+        self.flush()  # the queued steps are measured as they were recorded
+        self._hand_gradients = value
 
     # ---------------------------------------------------------------- changes
 
@@ -309,10 +321,14 @@ class Trainer:
                terms: torch.Tensor | None = None) -> None:
         """Queue step ``step``: its loss terms, or the two sums they are measured from
         (squared error, squared weights); its row and unit statistics are computed at the
-        next flush, with the other queued steps' (``_fold_statistics``)."""
+        next flush, with the other queued steps' (``_fold_statistics``).  One flush holds
+        one kind (``hand_gradients`` flushes when it changes)."""
         # Only what the measurements need: the reconstructions' memory is free at once.
         self._pending_hidden.append(hidden)
-        self._pending_sums.append(sums if terms is None else terms)
+        if terms is None:
+            self._pending_sums.append(sums)
+        else:
+            self._pending_terms.append(terms)
         self._queued_bytes += hidden.numel() * hidden.element_size()
         self._pending_steps.append(step)
         self._pending_epochs.append(self.epoch)
@@ -327,8 +343,8 @@ class Trainer:
         rho_hat = batch_rho_hat(hidden, config.encoder_activation)
         # The stacked activations are a copy of our own, which the statistics overwrite.
         distance = activity_(hidden, config.penalty, config.encoder_activation)
-        if isinstance(self._pending_sums[0], torch.Tensor):  # autograd's own terms
-            terms = torch.stack(self._pending_sums)
+        if self._pending_terms:  # autograd's own
+            terms = torch.stack(self._pending_terms)
         else:
             squared_error, squared_weights = (torch.stack(parts) for parts in
                                               zip(*self._pending_sums, strict=True))
@@ -343,6 +359,7 @@ class Trainer:
         self._last = (x, last, near_zero[-1])
         self._pending_hidden.clear()
         self._pending_sums.clear()
+        self._pending_terms.clear()
         self._queued_bytes = 0
 
     def _activity(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -463,6 +480,7 @@ class Trainer:
         self._pending_epochs.clear()
         self._pending_hidden.clear()
         self._pending_sums.clear()
+        self._pending_terms.clear()
         self._queued_bytes = 0
         self._lbfgs_cache = None
         self._last = None

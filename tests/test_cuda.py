@@ -12,6 +12,7 @@ import torch
 from core.checkpoint import load_run, save_run
 from core.config import TrainConfig
 from core.data import load_dataset
+from core.objective import loss_terms
 from core.trainer import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -38,6 +39,17 @@ def test_cuda_training_matches_the_cpu_in_float64(digits, penalty):
     assert gpu.device.startswith("cuda")
     np.testing.assert_allclose(gpu.encoder_weights, cpu.encoder_weights, atol=1e-5)
     np.testing.assert_allclose(gpu.history.mean, cpu.history.mean, rtol=1e-6, atol=1e-9)
+
+
+def test_loss_terms_are_not_rounded_to_tf32(digits):
+    """The trainer turns TF32 on for CUDA: the loss terms' weighting, once a flush, must
+    keep float32's precision (a TF32 matrix product would round the sums to 10 bits)."""
+    Trainer(small(), digits, "cuda")  # as a run on the GPU sets it
+    assert torch.backends.cuda.matmul.allow_tf32
+    config = small(penalty="l1", l1_weight=0.1, weight_decay=3e-3)
+    sums = torch.tensor([[1234.5678, 98.7654321, 4321.123457]], dtype=torch.float64)
+    on_gpu = loss_terms(config, sums.float().cuda(), 50, 784).cpu().double()
+    np.testing.assert_allclose(on_gpu, loss_terms(config, sums, 50, 784), rtol=1e-6)
 
 
 def test_steps_between_flushes_never_wait_for_the_gpu(digits):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,7 +18,7 @@ from core.data import load_dataset
 from core.gradcheck import CASES, THRESHOLD, check_case
 from core.gradients import evaluate_with_gradients
 from core.model import SparseAutoencoder
-from core.objective import evaluate
+from core.objective import evaluate, loss_terms
 from core.trainer import Trainer
 
 COMBINATIONS = [
@@ -137,15 +138,39 @@ def test_hand_gradient_passes_ufldl_numerical_check(case):
     {"penalty": "kl", "weight_decay": 3e-3, "tied_weights": True},
 ])
 def test_training_with_either_gradient_follows_the_same_path(preset_like):
-    """Fifty Adam steps in float64 from the same seed: the weights stay equal."""
+    """Fifty Adam steps in float64 from the same seed: the weights, every recorded row
+    and the unit statistics stay equal (the hand-derived steps' terms are measured at
+    each flush, autograd's come with its evaluation), also when the gradient changes
+    with steps queued."""
     dataset = load_dataset("digits", samples=600, data_seed=2)
     config = TrainConfig(dataset="digits", samples=600, hidden_units=16, batch_size=40,
                          dtype="float64", lr=3e-3, **preset_like)
     hand, auto = Trainer(config, dataset, "cpu"), Trainer(config, dataset, "cpu")
     auto.hand_gradients = False
-    for _ in range(50):
+    for step in range(50):
+        if step == 40:  # eight steps queued: they flush as they were recorded
+            auto.hand_gradients = True
         hand.step()
         auto.step()
     for mine, theirs in zip(hand.model.parameters(), auto.model.parameters(), strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-12)
     assert hand.last_row() == pytest.approx(auto.last_row(), rel=1e-9, abs=1e-12)
+    mine, theirs = hand.snapshot(), auto.snapshot()
+    np.testing.assert_allclose(mine.history.mean, theirs.history.mean, rtol=1e-9, atol=1e-12)
+    for name in ("rho_hat_ema", "near_zero_ema", "rho_hat_batch", "mean_abs_batch"):
+        np.testing.assert_allclose(getattr(mine, name), getattr(theirs, name), rtol=1e-6,
+                                   atol=1e-7, err_msg=name)
+
+
+def test_loss_terms_weigh_the_raw_sums_as_the_cost_does():
+    """Hand-computed: mse weighs the squared error by 1/(B D), half_sse by 1/(2B); the
+    penalty by l1_weight or beta; the squared weights by weight_decay / 2."""
+    sums = torch.tensor([[200.0, 30.0, 4.0], [100.0, 0.0, 2.0]], dtype=torch.float64)
+    l1 = TrainConfig(penalty="l1", l1_weight=0.1, weight_decay=0.01, reconstruction_loss="mse")
+    expected = [[200 / 500 + 3.0 + 0.02, 200 / 500, 3.0, 0.02],
+                [100 / 500 + 0.01, 100 / 500, 0.0, 0.01]]
+    torch.testing.assert_close(loss_terms(l1, sums, 50, 10), torch.tensor(
+        expected, dtype=torch.float64), rtol=1e-15, atol=0)
+    kl = TrainConfig(penalty="kl", beta=3.0, weight_decay=0.0, reconstruction_loss="half_sse")
+    torch.testing.assert_close(loss_terms(kl, sums[:1], 50, 10), torch.tensor(
+        [[2.0 + 90.0, 2.0, 90.0, 0.0]], dtype=torch.float64), rtol=1e-15, atol=0)
