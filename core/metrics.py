@@ -77,6 +77,11 @@ class UnitTracker:
                 self._window_samples = 0
         return near_zero
 
+    @property
+    def updates(self) -> int:
+        """Batches folded in so far (0: the running averages are not yet defined)."""
+        return self._updates
+
     def dead_units(self) -> torch.Tensor:
         """Units that never left the near-zero band over the last full window.
 

@@ -522,6 +522,12 @@ class Trainer:
         _, reconstructions = self.model(samples)
         row = self._last_row if self._last_row is not None else result.terms.cpu().numpy()
         fraction_zero = float(near_zero_units.mean())
+        # Before the first step the running averages are this batch's values (not zeros,
+        # which would show every unit dead and rho_hat 0 on a fresh run).
+        tracker = self.tracker
+        rho_hat_ema, near_zero_ema = ((tracker.rho_hat_ema, tracker.near_zero_ema)
+                                      if tracker.updates else (result.rho_hat.float(),
+                                                               near_zero_units.float()))
         return Snapshot(
             step=self.step_count,
             epoch=self.epoch,
@@ -540,9 +546,9 @@ class Trainer:
             history=self.history.arrays(),
             validation_history=self.validation_history.arrays(),
             rho_hat_batch=frozen(result.rho_hat.float().cpu().numpy()),
-            rho_hat_ema=frozen(self.tracker.rho_hat_ema.cpu().numpy()),
+            rho_hat_ema=frozen(rho_hat_ema.cpu().numpy()),
             near_zero_batch=frozen(near_zero_units.cpu().numpy()),
-            near_zero_ema=frozen(self.tracker.near_zero_ema.cpu().numpy()),
+            near_zero_ema=frozen(near_zero_ema.cpu().numpy()),
             mean_abs_batch=frozen(result.hidden.abs().mean(dim=0).float().cpu().numpy()),
             dead_units=frozen(self.tracker.dead_units().cpu().numpy()),
             fraction_near_zero=fraction_zero,

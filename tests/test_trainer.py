@@ -492,3 +492,17 @@ def test_queued_activations_are_bounded_in_bytes(digits, monkeypatch):
         trainer.step()
     assert syncs == [3, 3, 3]
     assert len(trainer.history.arrays()) == 9 and trainer._queued_bytes == 50 * 25 * 4
+
+
+def test_a_fresh_run_shows_its_batch_where_no_running_average_exists_yet(digits):
+    """Before the first step the running rho_hat and near-zero fractions are the sample
+    batch's own, not zeros (which read as every unit silent, rho_hat 0, on a fresh run);
+    from the first step on they are the running averages."""
+    trainer = Trainer(small(penalty="kl", encoder_activation="sigmoid"), digits, "cpu")
+    fresh = trainer.snapshot()
+    np.testing.assert_array_equal(fresh.rho_hat_ema, fresh.rho_hat_batch)
+    np.testing.assert_array_equal(fresh.near_zero_ema, fresh.near_zero_batch)
+    assert 0.3 < fresh.rho_hat_mean < 0.7  # sigmoid units at initialisation
+    trainer.step()
+    stepped = trainer.snapshot()
+    np.testing.assert_allclose(stepped.rho_hat_ema, trainer.tracker.rho_hat_ema.numpy())
