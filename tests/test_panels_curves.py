@@ -197,9 +197,13 @@ def test_the_loss_plot_range_moves_only_at_stops_and_holds_every_point(qtbot,
     panel.plot.enableAutoRange()
     qtbot.wait(20)
     assert view_box.viewRange()[0][1] == pytest.approx(3000, rel=0.05)
-    panel.show_snapshot(make_snapshot(steps=0))  # no history: no anchor
+    fresh = make_snapshot(steps=0)  # no history yet: around the first evaluation's loss
+    panel.show_snapshot(fresh)
     qtbot.wait(20)
-    show(2500)  # the same corners as before the empty one: the anchor is back
+    (x_low, x_high), (y_low, y_high) = view_box.viewRange()
+    assert -0.2 <= x_low <= 0 and 1 <= x_high <= 1.2  # steps 0 to 1, not -0.5 to 0.5
+    assert y_low <= np.log10(fresh.loss.total) <= y_high
+    show(2500)  # the same corners as before the fresh one: the anchor is back
     assert view_box.viewRange()[0][1] == pytest.approx(3000, rel=0.05)
 
 

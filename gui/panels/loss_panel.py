@@ -316,6 +316,10 @@ class LossPanel(Panel):
             self.validation_curve.setData([], [])
         if show_envelope:
             shown += [self.envelope_low.yData, self.envelope_high.yData]
+        if not len(history):  # before the first step: around the first evaluation's loss
+            steps = np.zeros(1)
+            shown = [self._displayable(np.array([getattr(snapshot.loss, term)]))
+                     for term in present]
         self._anchor_range(steps, history.step_first[0] if len(history) else 0.0, shown)
         self.title_label.setText(self._heading_text(snapshot, present))
 
