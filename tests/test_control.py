@@ -224,8 +224,9 @@ def test_stopping_autosaves_the_run_which_opens_where_it_stopped(digits, tmp_pat
     recorder = Recorder()
     loop, thread = start(digits, recorder, autosave_path=str(autosave))
     loop.step_once(7)
-    recorder.wait(lambda: loop.trainer.step_count == 7)
-    weights = loop.trainer.snapshot().encoder_weights
+    # (the weights from the loop's own snapshot: the trainer belongs to its thread)
+    recorder.wait(lambda: recorder.snapshots and recorder.snapshots[-1].step == 7)
+    weights = recorder.snapshots[-1].encoder_weights
     loop.stop()
     thread.join(timeout=5)
     assert ("autosaved", str(autosave)) in recorder.results
