@@ -316,22 +316,22 @@ class LossPanel(Panel):
             self.validation_curve.setData([], [])
         if show_envelope:
             shown += [self.envelope_low.yData, self.envelope_high.yData]
-        if not len(history):  # before the first step: around the first evaluation's loss
-            steps = np.zeros(1)
-            shown = [self._displayable(np.array([getattr(snapshot.loss, term)]))
-                     for term in present]
-        self._anchor_range(steps, history.step_first[0] if len(history) else 0.0, shown)
+        if len(history):
+            self._anchor_range(history.step_first[0], steps[-1], shown)
+        else:  # before the first step: steps 0 to 1, around the first evaluation's loss
+            self._anchor_range(0.0, 0.0, [self._displayable(
+                np.array([getattr(snapshot.loss, term)])) for term in present])
         self.title_label.setText(self._heading_text(snapshot, present))
 
-    def _anchor_range(self, steps: np.ndarray, first_step: float,
+    def _anchor_range(self, first_step: float, last_step: float,
                       shown: list[np.ndarray]) -> None:
         """Move the invisible range anchor only when the axes' range must change."""
         loss_range = loss_axis_bounds([v for v in shown if v is not None], self._log_scale)
-        if not len(steps) or loss_range is None:
+        if loss_range is None:
             self.range_anchor.setData([], [])
             self._anchor_corners = None
             return
-        corners = ([float(first_step), step_axis_end(float(steps[-1]))], list(loss_range))
+        corners = ([float(first_step), step_axis_end(float(last_step))], list(loss_range))
         if corners != self._anchor_corners:
             self._anchor_corners = corners
             self.range_anchor.setData(*corners)
