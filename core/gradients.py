@@ -109,18 +109,20 @@ def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
 
 
 @torch.no_grad()
-def minibatch_gradients(model: SparseAutoencoder, x: torch.Tensor,
-                        config: TrainConfig) -> GradientPass:
+def minibatch_gradients(model: SparseAutoencoder, x: torch.Tensor, config: TrainConfig,
+                        hidden_out: torch.Tensor | None = None) -> GradientPass:
     """Set each parameter's ``.grad`` to the cost's gradient on ``x``: the trainer's step.
 
     As ``backward`` after ``zero_grad(set_to_none=True)``: each ``.grad`` is a new tensor.
+    The activations are written into ``hidden_out`` (batch, hidden) where given: the
+    trainer's queue, which its flush measures in place.
     """
     batch, pixels = x.shape
     encoder_weight, encoder_bias = model.encoder_weight, model.encoder_bias
     decoder_weight, decoder_bias = model.decoder_weight, model.decoder_bias
     encoder, decoder = config.encoder_activation, config.decoder_activation
 
-    a = _activate_(torch.addmm(encoder_bias, x, encoder_weight.t()), encoder)
+    a = _activate_(torch.addmm(encoder_bias, x, encoder_weight.t(), out=hidden_out), encoder)
     zero = _zero(x.dtype, x.device)
     if config.penalty == "l1":
         sign = a.sign()  # (now, while ``a`` is in cache: a product between evicts it)

@@ -45,10 +45,9 @@ ROW_COLUMNS = (*LOSS_TERMS, "rho_hat_mean", "fraction_near_zero")
 #: has gone by: a forward pass over it then costs about 1/60 of the training work.
 VALIDATION_INTERVAL = 20
 
-#: The queued steps' activations are measured at the next flush; a flush comes early
-#: once they hold this many bytes (measuring briefly needs twice as much: one stacked
-#: copy), so large batches and layers do not hold hundreds of MB (the notes' model:
-#: 6.5 MB a flush).
+#: The queued steps' activations are measured at the next flush, in one buffer of at most
+#: this many bytes (the notes' model: 32 steps, 6.5 MB); a flush comes early once it is
+#: full, so large batches and layers do not hold hundreds of MB.
 QUEUED_BYTES_LIMIT = 16 * 2**20
 
 #: Called at every flush with (steps, epochs, values (n, len(ROW_COLUMNS)), validation),
@@ -126,14 +125,12 @@ class Trainer:
         self._validated_at = -math.inf  # samples_seen at the last validation
         self._pending_steps: list[int] = []
         self._pending_epochs: list[float] = []
-        #: Each step since the last flush: its activations, and either the sums its loss
-        #: terms are measured from (squared error, squared weights: the hand-derived
-        #: gradient's steps) or its terms (autograd's); the last step's batch, activations
-        #: and reconstruction.
-        self._pending_hidden: list[torch.Tensor] = []
+        #: Each step since the last flush: its activations (row k of ``_queued_hidden``,
+        #: see ``_hidden_slot``), and either the sums its loss terms are measured from
+        #: (squared error, squared weights: the hand-derived gradient's steps) or its
+        #: terms (autograd's); the last step's batch, activations and reconstruction.
         self._pending_sums: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._pending_terms: list[torch.Tensor] = []
-        self._queued_bytes = 0
         self._last_step: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._reset_pending()
         self._last_row: np.ndarray | None = None
@@ -171,6 +168,23 @@ class Trainer:
         dtype = torch.float64 if self.config.dtype == "float64" else torch.float32
         self._pending_values = torch.zeros((self._flush_every, len(ROW_COLUMNS)),
                                            device=self.device, dtype=dtype)
+        self._queued_hidden: torch.Tensor | None = None
+
+    def _hidden_slot(self, rows: int) -> torch.Tensor:
+        """Where the next queued step's activations (rows, hidden) go: a row of one buffer
+        that the flush measures in place.  Stacking each flush's steps instead copied
+        6.5 MB of the notes' model, 1 ms a flush.  Its length is the flush's: at most
+        ``flush_every`` steps and QUEUED_BYTES_LIMIT bytes (one step at least)."""
+        shape = (rows, self.config.hidden_units)
+        dtype = self.model.encoder_weight.dtype
+        queued = self._queued_hidden
+        if queued is None or queued.shape[1:] != shape or queued.dtype != dtype:
+            # (a change of batch size or optimizer flushes first: nothing is queued here)
+            step_bytes = rows * shape[1] * torch.finfo(dtype).bits // 8
+            length = max(1, min(self._flush_every, QUEUED_BYTES_LIMIT // step_bytes))
+            queued = torch.empty((length, *shape), dtype=dtype, device=self.device)
+            self._queued_hidden = queued
+        return queued[len(self._pending_steps)]
 
     @property
     def hand_gradients(self) -> bool:
@@ -264,7 +278,8 @@ class Trainer:
             if self.hand_gradients and self.device.type in ("cpu", "cuda"):
                 # It sets every parameter's .grad itself: no zero_grad (which costs as
                 # much as a small kernel, with its profiler hook).
-                gradient_pass = minibatch_gradients(self.model, x, self.config)
+                gradient_pass = minibatch_gradients(self.model, x, self.config,
+                                                    hidden_out=self._hidden_slot(len(x)))
                 adam_step(self.optimizer)  # optimizer.step(), through Adam's fused kernel
                 self._queue(x, gradient_pass.hidden, gradient_pass.reconstruction,
                             self.step_count + 1, sums=(gradient_pass.squared_error,
@@ -277,8 +292,7 @@ class Trainer:
                 self._record(x, result, self.step_count + 1)
         self.step_count += 1
         self.samples_seen += x.shape[0]
-        if (len(self._pending_steps) == self._flush_every
-                or self._queued_bytes >= QUEUED_BYTES_LIMIT):
+        if len(self._pending_steps) == len(self._queued_hidden):
             self.flush()
         self.busy_seconds += time.perf_counter() - started
 
@@ -314,22 +328,22 @@ class Trainer:
 
     def _record(self, x: torch.Tensor, result: Evaluation, step: int) -> None:
         """Queue step ``step``'s evaluation (autograd's, with its terms)."""
+        self._hidden_slot(len(result.hidden)).copy_(result.hidden)
         self._queue(x, result.hidden, result.reconstruction, step, terms=result.terms)
 
     def _queue(self, x: torch.Tensor, hidden: torch.Tensor, reconstruction: torch.Tensor,
                step: int, *, sums: tuple[torch.Tensor, torch.Tensor] | None = None,
                terms: torch.Tensor | None = None) -> None:
-        """Queue step ``step``: its loss terms, or the two sums they are measured from
-        (squared error, squared weights); its row and unit statistics are computed at the
-        next flush, with the other queued steps' (``_fold_statistics``).  One flush holds
-        one kind (``hand_gradients`` flushes when it changes)."""
+        """Queue step ``step``, whose activations are in its ``_hidden_slot``: its loss
+        terms, or the two sums they are measured from (squared error, squared weights);
+        its row and unit statistics are computed at the next flush, with the other queued
+        steps' (``_fold_statistics``).  One flush holds one kind (``hand_gradients``
+        flushes when it changes)."""
         # Only what the measurements need: the reconstructions' memory is free at once.
-        self._pending_hidden.append(hidden)
         if terms is None:
             self._pending_sums.append(sums)
         else:
             self._pending_terms.append(terms)
-        self._queued_bytes += hidden.numel() * hidden.element_size()
         self._pending_steps.append(step)
         self._pending_epochs.append(self.epoch)
         self._last_step = (x, hidden, reconstruction)
@@ -338,10 +352,10 @@ class Trainer:
         """The queued steps' rows and unit statistics, on the device (no sync): each
         measurement runs once over all of them rather than once a step."""
         # (one configuration and batch size throughout: a change flushes first)
-        config, hidden = self.config, torch.stack(self._pending_hidden)
-        x, last_hidden, reconstruction = self._last_step
+        config, hidden = self.config, self._queued_hidden[:len(self._pending_steps)]
+        x, _, reconstruction = self._last_step
+        last_hidden = hidden[-1].clone()  # for the snapshot: the statistics overwrite them
         rho_hat = batch_rho_hat(hidden, config.encoder_activation)
-        # The stacked activations are a copy of our own, which the statistics overwrite.
         distance = activity_(hidden, config.penalty, config.encoder_activation)
         if self._pending_terms:  # autograd's own
             terms = torch.stack(self._pending_terms)
@@ -357,10 +371,8 @@ class Trainer:
         torch.cat([terms, means], dim=1, out=self._pending_values[:len(terms)])
         last = Evaluation(terms[-1, 0], terms[-1], last_hidden, reconstruction, rho_hat[-1])
         self._last = (x, last, near_zero[-1])
-        self._pending_hidden.clear()
         self._pending_sums.clear()
         self._pending_terms.clear()
-        self._queued_bytes = 0
 
     def _activity(self, hidden: torch.Tensor) -> torch.Tensor:
         return activity(hidden, self.config.penalty, self.config.encoder_activation)
@@ -478,10 +490,8 @@ class Trainer:
         self.optimizer = self._make_optimizer(self.config)
         self._pending_steps.clear()
         self._pending_epochs.clear()
-        self._pending_hidden.clear()
         self._pending_sums.clear()
         self._pending_terms.clear()
-        self._queued_bytes = 0
         self._lbfgs_cache = None
         self._last = None
         self._last_step = None

@@ -531,3 +531,43 @@ def test_a_folder_of_random_and_damaged_images_loads_or_is_refused(files):
         assert report.loaded + len(report.skipped) == len(files)
         for _name, reason in report.skipped:
             assert_one_line(reason)
+
+
+@fast(60)
+@given(flushes=st.lists(st.integers(1, 9), min_size=1, max_size=5),
+       batch=st.integers(1, 7), window=st.integers(1, 40), data=st.data())
+def test_the_unit_tracker_folds_any_number_of_batches_as_one_at_a_time(
+        flushes, batch, window, data):
+    """``UnitTracker.update`` folds each flush's batches at once (the running averages in
+    one product, one maximum per dead-unit window); the result is that of the
+    definitions applied one batch at a time, wherever the flushes and windows end."""
+    from core.metrics import MetricSettings, UnitTracker
+
+    settings = MetricSettings(dead_window_samples=window, zero_eps=0.3, ema_decay=0.9)
+    tracker = UnitTracker(5, torch.device("cpu"), settings)
+    averages, window_max, last_window, samples = None, np.zeros(5), None, 0
+    for count in flushes:
+        distance = data.draw(hnp.arrays(np.float32, (count, batch, 5),
+                                        elements=st.floats(0, 1, width=32)))
+        rho_hat = data.draw(hnp.arrays(np.float32, (count, 5),
+                                       elements=st.floats(0, 1, width=32)))
+        near_zero = tracker.update(torch.from_numpy(distance.copy()),
+                                   torch.from_numpy(rho_hat)).numpy()
+        for index in range(count):  # the definitions, batch by batch, in float64
+            fractions = (distance[index] < settings.zero_eps).mean(axis=0)
+            np.testing.assert_array_equal(near_zero[index], fractions.astype(np.float32))
+            batch_values = np.stack([rho_hat[index], fractions]).astype(np.float64)
+            averages = (batch_values if averages is None
+                        else averages + (1 - settings.ema_decay) * (batch_values - averages))
+            window_max = np.maximum(window_max, distance[index].max(axis=0))
+            samples += batch
+            if samples >= window:
+                last_window, window_max, samples = window_max, np.zeros(5), 0
+    assert tracker.updates == sum(flushes)
+    np.testing.assert_allclose(tracker.rho_hat_ema.numpy(), averages[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(tracker.near_zero_ema.numpy(), averages[1], rtol=1e-5,
+                               atol=1e-6)
+    expected_dead = (window_max if last_window is None else last_window) < settings.zero_eps
+    if last_window is None and samples == 0:
+        expected_dead = np.zeros(5, bool)
+    np.testing.assert_array_equal(tracker.dead_units().numpy(), expected_dead)

@@ -418,17 +418,17 @@ def test_statistics_folded_at_each_flush_equal_those_of_one_batch_at_a_time(
     seen = []
     minibatch_gradients = trainer_module.minibatch_gradients
 
-    def recording(model, x, config):  # each step's evaluation, by autograd's reference
+    def recording(model, x, config, **options):  # each step's evaluation, by autograd's
         with torch.no_grad():
             result = evaluate(model, x, config)
         seen.append((result.hidden.clone(), result.rho_hat.clone(), result.terms.clone()))
-        return minibatch_gradients(model, x, config)
+        return minibatch_gradients(model, x, config, **options)
 
     monkeypatch.setattr(trainer_module, "minibatch_gradients", recording)
     for _ in range(45):  # one full flush of 32, then 13 queued until the snapshot
         trainer.step()
     snapshot = trainer.snapshot()
-    assert not trainer._pending_hidden and not trainer._pending_sums  # none past a flush
+    assert not trainer._pending_steps and not trainer._pending_sums  # none past a flush
 
     averages, window_max, last_window, window_samples, rows = None, None, None, 0, []
     for hidden, rho_hat, terms in seen:
@@ -491,7 +491,8 @@ def test_queued_activations_are_bounded_in_bytes(digits, monkeypatch):
     for _ in range(10):
         trainer.step()
     assert syncs == [3, 3, 3]
-    assert len(trainer.history.arrays()) == 9 and trainer._queued_bytes == 50 * 25 * 4
+    assert len(trainer.history.arrays()) == 9 and len(trainer._pending_steps) == 1
+    assert trainer._queued_hidden.shape == (3, 50, 25)
 
 
 def test_a_fresh_run_shows_its_batch_where_no_running_average_exists_yet(digits):
