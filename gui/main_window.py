@@ -56,7 +56,7 @@ from gui.panels.loss_panel import LossPanel
 from gui.panels.mosaic_panel import MosaicPanel
 from gui.panels.reconstruction_panel import ReconstructionPanel
 from gui.panels.rho_panel import RhoPanel
-from gui.presentation import FontScaler, as_rich_text, formula
+from gui.presentation import FONT_SCALE, FontScaler, as_rich_text, font_scale, formula
 from gui.settings import SPEEDS, AppSettings
 from gui.timeline_bar import TimelineBar
 from gui.unit_history import UnitHistory
@@ -312,7 +312,9 @@ class MainWindow(QMainWindow):
         """F11: full screen, controls hidden, large fonts and wide lines; F11 again
         restores the working layout exactly."""
         if self._presentation is None:
-            scaler = FontScaler()
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            scaler = FontScaler(font_scale(screen.geometry().height()) if screen
+                                else FONT_SCALE)
             self._presentation = (self.geometry(), self.saveState(), scaler,
                                   self.formulas_shown, self.windowState())
             self.docks["controls"].hide()

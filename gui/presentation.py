@@ -13,8 +13,10 @@ import pyqtgraph as pg
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QWidget
 
-#: Fonts grow by this factor; curve pens are this many pixels wide.
+#: Fonts grow by this factor on a screen this many pixels high, in proportion to the
+#: height elsewhere (``font_scale``); curve pens are this many pixels wide.
 FONT_SCALE = 1.6
+FONT_SCALE_HEIGHT = 1080
 PRESENTATION_PEN_WIDTH = 3
 TICK_POINT_SIZE = 18
 
@@ -47,10 +49,21 @@ def as_rich_text(text: str) -> str:
     return text
 
 
+def font_scale(screen_height: int) -> float:
+    """How much larger fonts are when projected on a screen ``screen_height`` pixels high.
+
+    What the back row can read is a font's share of the picture's height, and a projector
+    shows 720 pixels as tall as 1080: there 1.6x would take the plots' room (the window
+    then no longer fits the screen), so the factor follows the height, between 1 and 2.
+    """
+    return min(2.0, max(1.0, FONT_SCALE * screen_height / FONT_SCALE_HEIGHT))
+
+
 class FontScaler:
     """Scales every widget's font (and pyqtgraph's ticks and pens) and puts them back."""
 
-    def __init__(self) -> None:
+    def __init__(self, factor: float = FONT_SCALE) -> None:
+        self.factor = factor
         self._fonts: dict[int, tuple[QWidget, QFont]] = {}
         self._pens: list[tuple[pg.PlotDataItem, object]] = []
         self._ticks: list[tuple[pg.AxisItem, QFont | None]] = []
@@ -63,7 +76,7 @@ class FontScaler:
         for widget, original in self._fonts.values():
             if original.pointSizeF() > 0:
                 font = QFont(original)
-                font.setPointSizeF(original.pointSizeF() * FONT_SCALE)
+                font.setPointSizeF(original.pointSizeF() * self.factor)
                 widget.setFont(font)
             if isinstance(widget, pg.PlotWidget):
                 self._scale_plot(widget.getPlotItem())
@@ -75,7 +88,7 @@ class FontScaler:
                 continue
             self._ticks.append((axis, axis.style.get("tickFont")))
             font = QFont()
-            font.setPointSize(TICK_POINT_SIZE)
+            font.setPointSizeF(TICK_POINT_SIZE * self.factor / FONT_SCALE)
             axis.setTickFont(font)
         for item in plot.listDataItems():
             pen = item.opts.get("pen")

@@ -68,7 +68,11 @@ def test_the_timeline_stays_bounded_and_spans_the_run(window, qtbot):
     assert window.timeline_bar.slider.maximum() == len(steps) - 1
 
 
-def test_presentation_mode_scales_up_and_f11_restores_the_layout(window, qtbot):
+def test_presentation_mode_scales_up_and_f11_restores_the_layout(window, qtbot,
+                                                                 monkeypatch):
+    import gui.main_window
+
+    monkeypatch.setattr(gui.main_window, "font_scale", lambda height: 1.6)  # 1080p
     size = window.size()
     title_size = window.panels["RhoPanel"].title_label.font().pointSizeF()
     curve = window.panels["LossPanel"].curves["total"]
@@ -87,6 +91,37 @@ def test_presentation_mode_scales_up_and_f11_restores_the_layout(window, qtbot):
     assert window.panels["RhoPanel"].title_label.font().pointSizeF() == title_size
     assert curve.opts["pen"].width() == width
     qtbot.waitUntil(lambda: window.size() == size, timeout=3000)
+
+
+def test_presentation_fonts_follow_the_screen_height():
+    """1.6x on a 1080-pixel screen; on a 720p projector 1.07x, or the plots lose their
+    room; never smaller than the working layout's, never more than twice as large."""
+    from gui.presentation import font_scale
+
+    assert font_scale(1080) == pytest.approx(1.6)
+    assert font_scale(720) == pytest.approx(1.6 * 720 / 1080)
+    assert font_scale(600) == 1.0 and font_scale(4000) == 2.0
+
+
+@pytest.mark.parametrize("preset", ["kl-demo", "notes-l1"])
+def test_the_window_fits_a_1280_by_720_projector(qtbot, tmp_path, preset, monkeypatch):
+    """Working layout and presentation mode (its fonts as on a 720-pixel screen) both fit
+    in 1280 x 720 (the window frame aside), every dock shown."""
+    import gui.main_window
+    from gui.presentation import font_scale
+
+    monkeypatch.setattr(gui.main_window, "font_scale", lambda height: font_scale(720))
+    window = open_window(qtbot, make_settings(tmp_path / "settings.ini"), preset=preset)
+    try:
+        assert all(not dock.isHidden() for dock in window.docks.values())
+        for presenting in (False, True):
+            if presenting:
+                window.toggle_presentation()
+                qtbot.wait(50)
+            hint = window.minimumSizeHint()
+            assert hint.width() <= 1260 and hint.height() <= 720, (presenting, hint)
+    finally:
+        window.close()
 
 
 def test_formulas_follow_the_penalty_and_c_hides_them(window, qtbot):

@@ -77,14 +77,19 @@ class RhoPanel(Panel):
         self.colour_key = QLabel()
         self.colour_key.setTextFormat(Qt.TextFormat.RichText)
         self.colour_key.setFont(font)
-        # Wide enough for any count, so new numbers never ask for a new layout.
-        self.colour_key.setFixedWidth(self.colour_key.fontMetrics().horizontalAdvance(
-            "■ 00000 normal    ■ 00000 dead    ■ 00000 saturated"))
+        # Wide enough for any count, so new numbers never widen it; in a narrow dock
+        # (the window on a 1280-pixel projector) it gives way, clipped on the right, as
+        # its tooltip has every count.
+        metrics = self.colour_key.fontMetrics()
+        self.colour_key.setMaximumWidth(metrics.horizontalAdvance(
+            "■ normal    ■ 00000 dead    ■ 00000 saturated"))
+        self.colour_key.setMinimumWidth(metrics.horizontalAdvance("■ normal    ■ 00000 dead"))
         self.sort_checkbox = QCheckBox("Sort by value")
         self.sort_checkbox.setToolTip("Order the bars by value, highest first")
         self.source_combo = QComboBox()
         self.source_combo.addItems([SOURCE_LABELS[source] for source in SOURCES])
-        self.source_combo.setToolTip("Running average over recent batches, or the last batch")
+        self.source_combo.setToolTip("Show the running average over recent batches, or "
+                                     "the last batch")
 
         self.plot_widget = pg.PlotWidget(background=theme.BACKGROUND)
         self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
@@ -130,8 +135,7 @@ class RhoPanel(Panel):
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
         controls.addWidget(self.sort_checkbox)
-        controls.addSpacing(16)
-        controls.addWidget(QLabel("Show"))
+        controls.addSpacing(12)
         controls.addWidget(self.source_combo)
         controls.addStretch(1)
         controls.addWidget(self.colour_key)
@@ -263,12 +267,13 @@ class RhoPanel(Panel):
             y_label = f"{RHO_HAT} (mean activation)" if bounded else "mean activation"
         self.detail.setVisible(config.penalty == "l1")
         self.colour_key.setText(" &nbsp; ".join((
-            swatch(theme.UNIT_NORMAL, f"{normal} normal"),
+            swatch(theme.UNIT_NORMAL, "normal"),
             swatch(theme.UNIT_DEAD, f"{dead} dead"),
             swatch(theme.UNIT_SATURATED, f"{saturated} saturated"),
         )))
         self.colour_key.setToolTip(
-            f"dead: never left |a| &lt; {snapshot.zero_eps:g} over the last window; "
+            f"{normal} normal, {dead} dead, {saturated} saturated units. "
+            f"Dead: never left |a| &lt; {snapshot.zero_eps:g} over the last window; "
             f"saturated: {RHO_HAT} &gt; {snapshot.saturated_above:g}")
         x_label = "unit, sorted by value" if self._sorted else "hidden unit"
         if (x_label, y_label) != self._axis_labels:
