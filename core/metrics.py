@@ -38,7 +38,7 @@ class UnitTracker:
 
     def __init__(self, hidden_units: int, device: torch.device, settings: MetricSettings):
         self.settings = settings
-        # Both running averages in one tensor, so one product updates them.
+        # Both running averages in one tensor, updated together.
         self._averages = torch.zeros((2, hidden_units), device=device)
         self.rho_hat_ema, self.near_zero_ema = self._averages  # views of its rows
         self._updates = 0
@@ -66,11 +66,12 @@ class UnitTracker:
         return near_zero
 
     def _fold_averages(self, batches: torch.Tensor) -> None:
-        """The running averages after ``batches`` (n, 2, hidden), in one product.
+        """The running averages after ``batches`` (n, 2, hidden), in one weighted sum.
 
         Each batch in turn would be ``avg <- d avg + (1 - d) x_k`` (d: ``ema_decay``); n of
         them sum to ``d^n avg + sum_k (1 - d) d^(n-1-k) x_k``.  The very first batch is
-        copied, not blended with the zeros before it.
+        copied, not blended with the zeros before it.  A sum of products, not a matrix
+        product: with TF32 on (the trainer's CUDA setting) that would round to 10 bits.
         """
         n, decay = batches.shape[0], self.settings.ema_decay
         exponents = torch.arange(n - 1, -1, -1, device=batches.device, dtype=batches.dtype)
@@ -79,7 +80,8 @@ class UnitTracker:
         if self._updates == 0:
             weights[0] = decay ** (n - 1)
             keep = 0.0
-        self._averages.view(-1).addmv_(batches.view(n, -1).t(), weights, beta=keep)
+        weighted = (batches * weights[:, None, None]).sum(dim=0)
+        self._averages.mul_(keep).add_(weighted)
         self._updates += n
 
     def _fold_windows(self, batch_max: torch.Tensor, batch: int) -> None:

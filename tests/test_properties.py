@@ -538,8 +538,8 @@ def test_a_folder_of_random_and_damaged_images_loads_or_is_refused(files):
        batch=st.integers(1, 7), window=st.integers(1, 40), data=st.data())
 def test_the_unit_tracker_folds_any_number_of_batches_as_one_at_a_time(
         flushes, batch, window, data):
-    """``UnitTracker.update`` folds each flush's batches at once (the running averages in
-    one product, one maximum per dead-unit window); the result is that of the
+    """``UnitTracker.update`` folds each flush's batches at once (the running averages as
+    one weighted sum, one maximum per dead-unit window); the result is that of the
     definitions applied one batch at a time, wherever the flushes and windows end."""
     from core.metrics import MetricSettings, UnitTracker
 
