@@ -74,14 +74,17 @@ class UnitTracker:
         product: with TF32 on (the trainer's CUDA setting) that would round to 10 bits.
         """
         n, decay = batches.shape[0], self.settings.ema_decay
+        if n == 0:
+            return
         exponents = torch.arange(n - 1, -1, -1, device=batches.device, dtype=batches.dtype)
         weights = torch.pow(decay, exponents).mul_(1.0 - decay)
-        keep = decay ** n
         if self._updates == 0:
             weights[0] = decay ** (n - 1)
-            keep = 0.0
         weighted = (batches * weights[:, None, None]).sum(dim=0)
-        self._averages.mul_(keep).add_(weighted)
+        if self._updates == 0:
+            self._averages.copy_(weighted)
+        else:
+            self._averages.mul_(decay ** n).add_(weighted)
         self._updates += n
 
     def _fold_windows(self, batch_max: torch.Tensor, batch: int) -> None:
@@ -89,7 +92,7 @@ class UnitTracker:
         maximum per window the batches reach into."""
         start, window = 0, self.settings.dead_window_samples
         while start < len(batch_max):
-            batches_to_fill = -(-(window - self._window_samples) // batch)  # (at least 1)
+            batches_to_fill = max(1, -(-(window - self._window_samples) // batch))
             stop = min(len(batch_max), start + batches_to_fill)
             torch.maximum(self._window_max, batch_max[start:stop].amax(dim=0),
                           out=self._window_max)

@@ -46,9 +46,17 @@ ROW_COLUMNS = (*LOSS_TERMS, "rho_hat_mean", "fraction_near_zero")
 VALIDATION_INTERVAL = 20
 
 #: The queued steps' activations are measured at the next flush, in one buffer of at most
-#: this many bytes (the notes' model: 32 steps, 6.5 MB); a flush comes early once it is
-#: full, so large batches and layers do not hold hundreds of MB.
+#: this many bytes or one step (the notes' model: 32 steps, 6.5 MB); a flush comes early
+#: once it is full, so large batches and layers do not hold hundreds of MB.  On a CUDA
+#: device, where each flush waits for the device, 32 steps of batch 8192 (420 MB).
 QUEUED_BYTES_LIMIT = 16 * 2**20
+QUEUED_BYTES_LIMIT_CUDA = 512 * 2**20
+
+
+def queued_steps(step_bytes: int, flush_every: int, device_type: str) -> int:
+    """How many steps' activations (``step_bytes`` each) a flush measures at most."""
+    limit = QUEUED_BYTES_LIMIT_CUDA if device_type == "cuda" else QUEUED_BYTES_LIMIT
+    return max(1, min(flush_every, limit // step_bytes))
 
 #: Called at every flush with (steps, epochs, values (n, len(ROW_COLUMNS)), validation),
 #: ``validation`` being the held-out reconstruction measured at the last of those steps
@@ -128,10 +136,10 @@ class Trainer:
         #: Each step since the last flush: its activations (row k of ``_queued_hidden``,
         #: see ``_hidden_slot``), and either the sums its loss terms are measured from
         #: (squared error, squared weights: the hand-derived gradient's steps) or its
-        #: terms (autograd's); the last step's batch, activations and reconstruction.
+        #: terms (autograd's); the last step's batch and reconstruction.
         self._pending_sums: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._pending_terms: list[torch.Tensor] = []
-        self._last_step: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._last_step: tuple[torch.Tensor, torch.Tensor] | None = None
         self._reset_pending()
         self._last_row: np.ndarray | None = None
         self._last: tuple[torch.Tensor, Evaluation, torch.Tensor] | None = None
@@ -173,15 +181,15 @@ class Trainer:
     def _hidden_slot(self, rows: int) -> torch.Tensor:
         """Where the next queued step's activations (rows, hidden) go: a row of one buffer
         that the flush measures in place.  Stacking each flush's steps instead copied
-        6.5 MB of the notes' model, 1 ms a flush.  Its length is the flush's: at most
-        ``flush_every`` steps and QUEUED_BYTES_LIMIT bytes (one step at least)."""
+        6.5 MB of the notes' model, 1 ms a flush.  Its length is the flush's
+        (``queued_steps``)."""
         shape = (rows, self.config.hidden_units)
         dtype = self.model.encoder_weight.dtype
         queued = self._queued_hidden
         if queued is None or queued.shape[1:] != shape or queued.dtype != dtype:
             # (a change of batch size or optimizer flushes first: nothing is queued here)
             step_bytes = rows * shape[1] * torch.finfo(dtype).bits // 8
-            length = max(1, min(self._flush_every, QUEUED_BYTES_LIMIT // step_bytes))
+            length = queued_steps(step_bytes, self._flush_every, self.device.type)
             queued = torch.empty((length, *shape), dtype=dtype, device=self.device)
             self._queued_hidden = queued
         return queued[len(self._pending_steps)]
@@ -346,14 +354,14 @@ class Trainer:
             self._pending_terms.append(terms)
         self._pending_steps.append(step)
         self._pending_epochs.append(self.epoch)
-        self._last_step = (x, hidden, reconstruction)
+        self._last_step = (x, reconstruction)  # (its activations: in the queue)
 
     def _fold_statistics(self) -> None:
         """The queued steps' rows and unit statistics, on the device (no sync): each
         measurement runs once over all of them rather than once a step."""
         # (one configuration and batch size throughout: a change flushes first)
         config, hidden = self.config, self._queued_hidden[:len(self._pending_steps)]
-        x, _, reconstruction = self._last_step
+        x, reconstruction = self._last_step
         last_hidden = hidden[-1].clone()  # for the snapshot: the statistics overwrite them
         rho_hat = batch_rho_hat(hidden, config.encoder_activation)
         distance = activity_(hidden, config.penalty, config.encoder_activation)
@@ -373,6 +381,8 @@ class Trainer:
         self._last = (x, last, near_zero[-1])
         self._pending_sums.clear()
         self._pending_terms.clear()
+        if self._flush_every == 1:  # L-BFGS: a whole data set's activations, not kept
+            self._queued_hidden = None
 
     def _activity(self, hidden: torch.Tensor) -> torch.Tensor:
         return activity(hidden, self.config.penalty, self.config.encoder_activation)

@@ -77,7 +77,9 @@ def test_presentation_mode_scales_up_and_f11_restores_the_layout(window, qtbot,
     title_size = window.panels["RhoPanel"].title_label.font().pointSizeF()
     curve = window.panels["LossPanel"].curves["total"]
     width = curve.opts["pen"].width()
+    key_width = window.panels["RhoPanel"].colour_key.maximumWidth()  # fits its font
     window.toggle_presentation()
+    assert window.panels["RhoPanel"].colour_key.maximumWidth() > 1.4 * key_width
     assert window.presenting and window.docks["controls"].isHidden()
     assert window.statusBar().isHidden()
     assert window.panels["RhoPanel"].title_label.font().pointSizeF() > 1.4 * title_size
@@ -90,6 +92,7 @@ def test_presentation_mode_scales_up_and_f11_restores_the_layout(window, qtbot,
     assert not window.statusBar().isHidden()
     assert window.panels["RhoPanel"].title_label.font().pointSizeF() == title_size
     assert curve.opts["pen"].width() == width
+    assert window.panels["RhoPanel"].colour_key.maximumWidth() == key_width
     qtbot.waitUntil(lambda: window.size() == size, timeout=3000)
 
 

@@ -571,3 +571,20 @@ def test_the_unit_tracker_folds_any_number_of_batches_as_one_at_a_time(
     if last_window is None and samples == 0:
         expected_dead = np.zeros(5, bool)
     np.testing.assert_array_equal(tracker.dead_units().numpy(), expected_dead)
+
+
+def test_the_unit_tracker_takes_a_window_already_full_and_no_batches():
+    """A window whose samples already reach its size (a state saved under a larger
+    window) closes at the next batch; no batches change nothing; the very first fold
+    replaces whatever the averages held."""
+    from core.metrics import MetricSettings, UnitTracker
+
+    tracker = UnitTracker(3, torch.device("cpu"), MetricSettings(dead_window_samples=10))
+    tracker._averages.fill_(float("nan"))
+    tracker.update(torch.zeros(0, 4, 3), torch.zeros(0, 3))
+    assert tracker.updates == 0
+    tracker._window_samples = 15
+    tracker.update(torch.full((2, 4, 3), 0.5), torch.full((2, 3), 0.25))
+    assert tracker.updates == 2 and tracker._window_samples == 4
+    assert torch.isfinite(tracker._averages).all()
+    np.testing.assert_allclose(tracker.rho_hat_ema.numpy(), 0.25, rtol=1e-6)

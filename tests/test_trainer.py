@@ -454,7 +454,7 @@ def test_statistics_folded_at_each_flush_equal_those_of_one_batch_at_a_time(
     np.testing.assert_array_equal(snapshot.dead_units,
                                   (last_window < settings.zero_eps).numpy())
     assert snapshot.fraction_near_zero == pytest.approx(float(near_zero.mean()))
-    # The fold overwrites its stacked copy, never the activations the snapshot shows,
+    # The fold overwrites its queue, never the activations the snapshot shows,
     # also where a single step is queued (as each L-BFGS step is).
     np.testing.assert_allclose(snapshot.mean_abs_batch,  # 13 steps queued
                                seen[-1][0].abs().mean(dim=0).float().numpy(), rtol=exact)
@@ -493,6 +493,19 @@ def test_queued_activations_are_bounded_in_bytes(digits, monkeypatch):
     assert syncs == [3, 3, 3]
     assert len(trainer.history.arrays()) == 9 and len(trainer._pending_steps) == 1
     assert trainer._queued_hidden.shape == (3, 50, 25)
+
+
+def test_a_flush_queues_up_to_16_mb_on_a_cpu_and_512_mb_on_cuda():
+    """Where each flush waits for the device (CUDA), batch 8192 of the notes' model still
+    queues 32 steps (13 MB each), so no step waits for the device; on the CPU a flush
+    holds at most 16 MB; a step larger than the limit is queued alone."""
+    from core.trainer import queued_steps
+
+    step = 8192 * 400 * 4
+    assert queued_steps(step, 32, "cuda") == 32
+    assert queued_steps(step, 32, "cpu") == 1 and queued_steps(step, 32, "mps") == 1
+    assert queued_steps(128 * 400 * 4, 32, "cpu") == 32
+    assert queued_steps(10**9, 32, "cuda") == 1 and queued_steps(100, 1, "cpu") == 1
 
 
 def test_a_fresh_run_shows_its_batch_where_no_running_average_exists_yet(digits):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QWidget
 
 from core.config import BOUNDED_ACTIVATIONS
@@ -41,6 +41,29 @@ SOURCE_LABELS = {"ema": "running average", "batch": "this batch"}
 def swatch(colour: str, text: str) -> str:
     """A coloured square and its meaning, for the rich-text colour key."""
     return f'<span style="color:{colour}">&#9632;</span> {text}'
+
+
+class ColourKey(QLabel):
+    """The bars' colours and counts: wide enough for any count, so new numbers never
+    widen it; in a narrow dock (the window on a 1280-pixel projector) it gives way,
+    clipped on the right, as its tooltip has every count.  Its widths follow its font
+    (presentation mode scales it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self._fit_font()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit_font()
+
+    def _fit_font(self) -> None:
+        metrics = self.fontMetrics()
+        self.setMaximumWidth(metrics.horizontalAdvance(
+            "■ normal    ■ 00000 dead    ■ 00000 saturated"))
+        self.setMinimumWidth(metrics.horizontalAdvance("■ normal    ■ 00000 dead"))
 
 
 class RhoPanel(Panel):
@@ -74,16 +97,8 @@ class RhoPanel(Panel):
         font = self.detail.font()
         font.setPointSize(11)
         self.detail.setFont(font)
-        self.colour_key = QLabel()
-        self.colour_key.setTextFormat(Qt.TextFormat.RichText)
+        self.colour_key = ColourKey()
         self.colour_key.setFont(font)
-        # Wide enough for any count, so new numbers never widen it; in a narrow dock
-        # (the window on a 1280-pixel projector) it gives way, clipped on the right, as
-        # its tooltip has every count.
-        metrics = self.colour_key.fontMetrics()
-        self.colour_key.setMaximumWidth(metrics.horizontalAdvance(
-            "■ normal    ■ 00000 dead    ■ 00000 saturated"))
-        self.colour_key.setMinimumWidth(metrics.horizontalAdvance("■ normal    ■ 00000 dead"))
         self.sort_checkbox = QCheckBox("Sort by value")
         self.sort_checkbox.setToolTip("Order the bars by value, highest first")
         self.source_combo = QComboBox()
