@@ -268,7 +268,13 @@ class Trainer:
             if len(self._order):
                 self._epochs_done += 1
             order = torch.randperm(len(self.dataset), generator=self._order_generator)
-            self._order = order.to(self.device)
+            if self.device.type == "cuda":
+                # From pinned memory the copy is queued and the host goes on; a plain
+                # copy would wait for the GPU to finish every step queued so far (at
+                # batch 8192 of 10k images: every step).
+                self._order = order.pin_memory().to(self.device, non_blocking=True)
+            else:
+                self._order = order.to(self.device)
             self._cursor = 0
         index = self._order[self._cursor:self._cursor + batch]
         self._cursor += batch

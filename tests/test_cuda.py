@@ -68,6 +68,25 @@ def test_steps_between_flushes_never_wait_for_the_gpu(digits):
     assert trainer.step_count == 60
 
 
+def test_a_new_epoch_does_not_wait_for_the_gpu(digits):
+    """Each step of batch 1500 on 2000 images starts an epoch: its shuffled order goes to
+    the device without the host waiting (as at batch 8192 of MNIST's 10k images)."""
+    trainer = Trainer(small(batch_size=1500), digits, "cuda")
+    for _ in range(3):
+        trainer.step()
+    trainer.flush()
+    torch.cuda.synchronize()
+    epochs = trainer.epoch
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(5):
+            trainer.step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    trainer.flush()
+    assert trainer.epoch == epochs + 5
+
+
 def test_a_run_saved_on_the_gpu_resumes_on_the_cpu(digits, tmp_path):
     trainer = Trainer(small(), digits, "cuda")
     for _ in range(30):
