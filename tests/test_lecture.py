@@ -127,6 +127,15 @@ def test_the_window_fits_a_1280_by_720_projector(qtbot, tmp_path, preset, monkey
         window.close()
 
 
+def test_the_first_layout_gives_the_plots_the_widest_column(window, qtbot):
+    """At 1600 pixels the plots' column (whose headings carry the most numbers) gets
+    46% of the width, the mosaic 30%: not what the panels' size hints would give."""
+    window.resize(1600, 1000)
+    window._share_width(1600)
+    qtbot.waitUntil(lambda: window.docks["LossPanel"].width() > 0.42 * 1600, timeout=3000)
+    assert 0.25 * 1600 < window.docks["MosaicPanel"].width() < 0.35 * 1600
+
+
 def test_formulas_follow_the_penalty_and_c_hides_them(window, qtbot):
     kl_formula = window.formula_labels["PenaltyCurvePanel"].text()
     assert "KL(ρ‖<i>ρ̂</i>) = ρ log ρ/<i>ρ̂</i>" in kl_formula
