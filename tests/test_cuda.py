@@ -52,19 +52,25 @@ def test_loss_terms_are_not_rounded_to_tf32(digits):
     np.testing.assert_allclose(on_gpu, loss_terms(config, sums, 50, 784), rtol=1e-6)
 
 
-def test_steps_between_flushes_never_wait_for_the_gpu(digits):
-    trainer = Trainer(small(), digits, "cuda")
-    for _ in range(40):  # past the first batch order and the first flush
+def step_without_waiting(trainer: Trainer, warm_up: int, steps: int) -> None:
+    """``warm_up`` steps and a flush, then ``steps`` steps in which any wait of the host
+    for the device (a device-to-host copy, a synchronize) raises."""
+    for _ in range(warm_up):
         trainer.step()
     trainer.flush()
     torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")  # any device-to-host wait raises
+    torch.cuda.set_sync_debug_mode("error")
     try:
-        for _ in range(20):
+        for _ in range(steps):
             trainer.step()
     finally:
         torch.cuda.set_sync_debug_mode("default")
     trainer.flush()
+
+
+def test_steps_between_flushes_never_wait_for_the_gpu(digits):
+    trainer = Trainer(small(), digits, "cuda")
+    step_without_waiting(trainer, 40, 20)  # past the first batch order and first flush
     assert trainer.step_count == 60
 
 
@@ -72,19 +78,8 @@ def test_a_new_epoch_does_not_wait_for_the_gpu(digits):
     """Each step of batch 1500 on 2000 images starts an epoch: its shuffled order goes to
     the device without the host waiting (as at batch 8192 of MNIST's 10k images)."""
     trainer = Trainer(small(batch_size=1500), digits, "cuda")
-    for _ in range(3):
-        trainer.step()
-    trainer.flush()
-    torch.cuda.synchronize()
-    epochs = trainer.epoch
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        for _ in range(5):
-            trainer.step()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    trainer.flush()
-    assert trainer.epoch == epochs + 5
+    step_without_waiting(trainer, 3, 5)
+    assert trainer.epoch == 8 - 0.25  # a new epoch at each step after the first
 
 
 def test_a_run_saved_on_the_gpu_resumes_on_the_cpu(digits, tmp_path):
