@@ -188,7 +188,7 @@ class Trainer:
         queued = self._queued_hidden
         if queued is None or queued.shape[1:] != shape or queued.dtype != dtype:
             # (a change of batch size or optimizer flushes first: nothing is queued here)
-            step_bytes = rows * shape[1] * torch.finfo(dtype).bits // 8
+            step_bytes = rows * shape[1] * dtype.itemsize
             length = queued_steps(step_bytes, self._flush_every, self.device.type)
             queued = torch.empty((length, *shape), dtype=dtype, device=self.device)
             self._queued_hidden = queued
