@@ -8,6 +8,7 @@ factor of 2, a lost penalty, a transposed tied gradient) by many orders of magni
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ import torch
 from core.config import TrainConfig
 from core.data import load_dataset
 from core.gradcheck import CASES, THRESHOLD, check_case
-from core.gradients import evaluate_with_gradients
+from core.gradients import evaluate_with_gradients, minibatch_gradients
 from core.model import SparseAutoencoder
 from core.objective import evaluate, loss_terms
 from core.trainer import Trainer
@@ -71,6 +72,30 @@ def test_hand_gradient_equals_autograd(encoder, decoder, loss, penalty, tied, de
                          penalty=penalty, tied_weights=tied, weight_decay=decay,
                          l1_weight=0.1, rho=0.1, beta=3.0)
     assert_same(*both_ways(*model_and_batch(config), config))
+
+
+@pytest.mark.parametrize(("encoder", "decoder", "loss", "penalty", "tied", "decay"),
+                         COMBINATIONS)
+def test_hand_gradient_into_a_unit_major_slot_equals_autograd(encoder, decoder, loss, penalty,
+                                                              tied, decay):
+    """The trainer's step writes the activations into a unit-major slot of its queue
+    (``Trainer._hidden_slot``): the gradient is the same, the activations land in the
+    slot, and every gradient has its parameter's layout (Adam's fused kernel reads them
+    as flat memory)."""
+    config = TrainConfig(hidden_units=7, dtype="float64", encoder_activation=encoder,
+                         decoder_activation=decoder, reconstruction_loss=loss,
+                         penalty=penalty, tied_weights=tied, weight_decay=decay,
+                         l1_weight=0.1, rho=0.1, beta=3.0)
+    model, x = model_and_batch(config)
+    reference, expected, _, _ = both_ways(model, x, config)
+    model.zero_grad(set_to_none=True)
+    slot = torch.full((7, len(x)), math.nan, dtype=torch.float64).t()  # (batch, hidden)
+    gradient_pass = minibatch_gradients(model, x, config, hidden_out=slot)
+    assert gradient_pass.hidden.data_ptr() == slot.data_ptr()
+    torch.testing.assert_close(slot, reference.hidden.detach(), rtol=1e-11, atol=1e-13)
+    for param, want in zip(model.parameters(), expected, strict=True):
+        torch.testing.assert_close(param.grad, want, rtol=1e-11, atol=1e-13)
+        assert param.grad.stride() == param.stride()
 
 
 def test_kl_gradient_is_zero_where_rho_hat_is_clamped_as_autograd_has_it():
