@@ -43,6 +43,44 @@ def test_per_tile_normalisation_uses_each_tiles_own_scale():
     assert np.isclose(np.abs(mosaic[1, 4:6]).max(), 1.0)
 
 
+def reference_mosaic(weights: np.ndarray, tile_shape: tuple[int, int], per_tile: bool,
+                     border: int) -> np.ndarray:
+    """UFLDL's display_network written tile by tile: black borders, mid-grey empty cells."""
+    h, w = tile_shape
+    rows, columns = grid_shape(len(weights))
+    mosaic = np.full((rows * (h + border) + border, columns * (w + border) + border), -1.0,
+                     np.float32)
+    centred = weights - weights.mean()
+    for cell in range(rows * columns):
+        r, c = divmod(cell, columns)
+        top, left = border + r * (h + border), border + c * (w + border)
+        if cell >= len(weights):
+            mosaic[top:top + h, left:left + w] = 0.0
+            continue
+        scale = np.abs(centred[cell] if per_tile else centred).max()
+        mosaic[top:top + h, left:left + w] = (centred[cell] / max(scale, 1e-12)).reshape(h, w)
+    return mosaic
+
+
+def test_mosaic_equals_the_tile_by_tile_layout_exactly():
+    """Every count (full grids and ones with empty cells), both scalings, any border, and
+    the decoder's transposed weights: the in-place fast path is exact."""
+    generator = np.random.default_rng(3)
+    for count, shape in ((400, (28, 28)), (10, (4, 4)), (7, (3, 5)), (1, (2, 2)), (3, (1, 1))):
+        weights = (generator.standard_normal((count, shape[0] * shape[1])) * 0.1 + 0.03
+                   ).astype(np.float32)
+        for source in (weights, np.ascontiguousarray(weights.T).T):
+            for per_tile in (True, False):
+                for border in (0, 1, 2):
+                    mosaic = tile_mosaic(source, shape, per_tile=per_tile, border=border)
+                    assert mosaic.dtype == np.float32 and mosaic.flags.c_contiguous
+                    np.testing.assert_array_equal(
+                        mosaic, reference_mosaic(source, shape, per_tile, border))
+    flat = np.zeros((5, 4), np.float32)  # no contrast at all: mid-grey tiles, no NaN
+    np.testing.assert_array_equal(tile_mosaic(flat, (2, 2)),
+                                  reference_mosaic(flat, (2, 2), True, 1))
+
+
 def test_tile_at_inverts_the_layout():
     count, shape = 10, (4, 4)
     _, columns = grid_shape(count)
