@@ -116,12 +116,15 @@ def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
 
 @torch.no_grad()
 def minibatch_gradients(model: SparseAutoencoder, x: torch.Tensor, config: TrainConfig,
-                        hidden_out: torch.Tensor | None = None) -> GradientPass:
+                        hidden_out: torch.Tensor | None = None,
+                        decay_in_gradient: bool = True) -> GradientPass:
     """Set each parameter's ``.grad`` to the cost's gradient on ``x``: the trainer's step.
 
     As ``backward`` after ``zero_grad(set_to_none=True)``: each ``.grad`` is a new tensor.
     The activations are written into ``hidden_out`` (batch, hidden) where given: the
-    trainer's queue, which its flush measures in place.
+    trainer's queue, which its flush measures in place.  Without ``decay_in_gradient``
+    the weight decay's share (``weight_decay * W``) is left out of the weights' gradients,
+    for the optimizer to add (``core.adam.adam_step``); its term of the loss stays.
     """
     batch, pixels = x.shape
     encoder_weight, encoder_bias = model.encoder_weight, model.encoder_bias
@@ -177,8 +180,9 @@ def minibatch_gradients(model: SparseAutoencoder, x: torch.Tensor, config: Train
     squared_weights = zero
     if config.weight_decay > 0:
         squared_weights = sum(torch.dot(w.view(-1), w.view(-1)) for w in weights)
-        for grad, weight in zip(grads, weights, strict=True):
-            grad.add_(weight, alpha=config.weight_decay)
+        if decay_in_gradient:
+            for grad, weight in zip(grads, weights, strict=True):
+                grad.add_(weight, alpha=config.weight_decay)
     for weight, grad in zip(weights, grads, strict=True):
         weight.grad = grad
     return GradientPass(a, x_hat, squared_error, squared_weights)

@@ -298,9 +298,13 @@ class Trainer:
             if self.hand_gradients and self.device.type in ("cpu", "cuda"):
                 # It sets every parameter's .grad itself: no zero_grad (which costs as
                 # much as a small kernel, with its profiler hook).
+                # The weight decay's share of the gradient is added by Adam's kernel, as
+                # it reads the gradient (or by adam_step before any other optimizer).
                 gradient_pass = minibatch_gradients(self.model, x, self.config,
-                                                    hidden_out=self._hidden_slot(len(x)))
-                adam_step(self.optimizer)  # optimizer.step(), through Adam's fused kernel
+                                                    hidden_out=self._hidden_slot(len(x)),
+                                                    decay_in_gradient=False)
+                adam_step(self.optimizer, self.model.weight_matrices(),
+                          self.config.weight_decay)
                 self._queue(x, gradient_pass.hidden, gradient_pass.reconstruction,
                             self.step_count + 1, sums=(gradient_pass.squared_error,
                                                        gradient_pass.squared_weights))

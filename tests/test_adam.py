@@ -55,6 +55,60 @@ def test_the_direct_call_equals_optimizer_step_bit_for_bit(dtype, weight_decay, 
             assert torch.equal(ours_state[index][key], theirs[key])
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_weight_decay_in_the_kernel_equals_adam_with_a_decayed_group(dtype, device):
+    """The trainer's weight decay, left to the kernel for the weight matrices only, is
+    torch's own Adam with those matrices in a group of their own with that weight decay,
+    bit for bit (the first step, which creates the state, adds it to the gradients)."""
+    decay = 3e-3
+    kwargs = {"lr": 1e-3, "fused": True, "betas": (0.8, 0.99)}
+
+    def ours(optimizer: torch.optim.Optimizer) -> None:
+        params = optimizer.param_groups[0]["params"]
+        adam_step(optimizer, [params[0], params[2]], decay)
+
+    direct, _ = _run(ours, kwargs, dtype, device=device)
+    params = _parameters(dtype, device=device)
+    reference_optimizer = torch.optim.Adam(
+        [{"params": [params[0], params[2]], "weight_decay": decay},
+         {"params": [params[1], params[3]]}], **kwargs)
+    generator = torch.Generator().manual_seed(1)
+    for step in range(50):  # as _run does
+        for param in params:
+            param.grad = torch.randn(param.shape, generator=generator, dtype=dtype).to(device)
+        if step == 20:
+            for group in reference_optimizer.param_groups:
+                group["lr"] = 3e-3
+        if step == 30:
+            reference_optimizer.load_state_dict(reference_optimizer.state_dict())
+        reference_optimizer.step()
+    for index in (1, 2, 3, 0):
+        assert torch.equal(direct[index], params[index]), index
+
+
+def test_weight_decay_beside_the_optimizers_own_goes_through_optimizer_step():
+    """Two decays added separately round differently from their sum in one: adam_step
+    adds the trainer's to the gradient and lets optimizer.step() add its own."""
+    kwargs = {"lr": 1e-3, "fused": True, "weight_decay": 1e-2}
+
+    def ours(optimizer: torch.optim.Optimizer) -> None:
+        adam_step(optimizer, [optimizer.param_groups[0]["params"][0]], 3e-3)
+
+    def reference_step(optimizer: torch.optim.Optimizer) -> None:
+        first = optimizer.param_groups[0]["params"][0]
+        with torch.no_grad():
+            first.grad.add_(first, alpha=3e-3)
+        optimizer.step()
+
+    direct, optimizer = _run(ours, kwargs, torch.float64, steps=10)
+    reference, _ = _run(reference_step, kwargs, torch.float64, steps=10)
+    for mine, theirs in zip(direct, reference, strict=True):
+        assert torch.equal(mine, theirs)
+    assert not _direct_call(optimizer, [direct[0]], 3e-3)  # (refused: nothing changes)
+    assert torch.equal(direct[0], reference[0])
+
+
 def test_the_kernel_is_called_directly_after_the_first_step():
     params = _parameters(torch.float32)
     optimizer = torch.optim.Adam(params, lr=1e-3, fused=True)
