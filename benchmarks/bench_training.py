@@ -128,13 +128,15 @@ def interleaved_rates(trainer: Trainer, seconds: float) -> tuple[float, float, f
 
     The reference is the step's forward product on the step's operands (x row-major, W1 as
     the parameter is stored), written as the notes write it (``x @ W1^T``, row-major out)
-    and unit-major (out = ``(W1 x^T)^T``, the layout the step writes): MKL runs the second
-    5-9% faster on this machine, so the machine's GEMM rate is the faster of the two."""
+    and unit-major (out = ``(W1 x^T)^T``, the layout the step writes), each into an output
+    made once: MKL runs the second faster here (benchmarks/README.md), so the machine's
+    GEMM rate is the faster of the two."""
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(BATCH, INPUT, generator=generator)
     w1 = torch.randn(HIDDEN, INPUT, generator=generator) * 0.05
     w2 = torch.randn(INPUT, HIDDEN, generator=generator) * 0.05
     b1, b2 = torch.zeros(HIDDEN), torch.zeros(INPUT)
+    row_major = torch.empty(BATCH, HIDDEN)
     unit_major = torch.empty(HIDDEN, BATCH).t()  # (batch, hidden), unit-major in memory
 
     def five_products() -> None:  # as a step has them: two forward, three backward
@@ -144,8 +146,8 @@ def interleaved_rates(trainer: Trainer, seconds: float) -> tuple[float, float, f
         da = torch.mm(x_hat, w2, out=torch.empty_like(unit_major))
         torch.mm(da.t(), x)
 
-    def reference_product() -> None:
-        x @ w1.t()
+    def reference_product() -> None:  # x @ W1^T, as the notes write it
+        torch.mm(x, w1.t(), out=row_major)
 
     def reference_product_unit_major() -> None:
         torch.mm(x, w1.t(), out=unit_major)

@@ -87,7 +87,7 @@ def _filled(length: int, value: float, dtype: torch.dtype, device: torch.device)
 class GradientPass:
     """What a minibatch's gradient pass leaves for the measurements (all on the device)."""
 
-    hidden: torch.Tensor  # (batch, hidden) activations
+    hidden: torch.Tensor  # (batch, hidden) activations: ``hidden_out`` where given (strided)
     reconstruction: torch.Tensor  # (batch, input)
     squared_error: torch.Tensor  # 0-dim: sum of (x_hat - x)^2 over the batch
     #: 0-dim: sum of the squared weights; without decay a shared zero (never write to it)

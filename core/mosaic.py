@@ -38,9 +38,9 @@ def tile_mosaic(weights: np.ndarray, tile_shape: tuple[int, int], per_tile: bool
         top, bottom = weights.max(keepdims=True)[0], weights.min(keepdims=True)[0]
     scale = np.broadcast_to(np.maximum(np.maximum(top - mean, mean - bottom), 1e-12,
                                        dtype=np.float32), (count,))
-    if count < rows * columns:  # the empty cells: the mean, so mid-grey
-        empty = rows * columns - count
-        weights = np.concatenate([weights, np.full((empty, weights.shape[1]), mean, np.float32)])
+    empty = rows * columns - count  # cells after the last tile: mid-grey (0), set below
+    if empty:
+        weights = np.concatenate([weights, np.zeros((empty, weights.shape[1]), np.float32)])
         scale = np.concatenate([scale, np.ones(empty, np.float32)])
     mosaic = np.empty((rows * (height + border) + border, columns * (width + border) + border),
                       np.float32)
@@ -54,6 +54,7 @@ def tile_mosaic(weights: np.ndarray, tile_shape: tuple[int, int], per_tile: bool
     np.subtract(weights.reshape(rows, columns, height, width).transpose(0, 2, 1, 3), mean,
                 out=tiles)
     np.divide(tiles, scale.reshape(rows, 1, columns, 1), out=tiles)
+    tiles[-1, :, columns - empty:] = 0.0  # (whatever the weights, even NaN)
     return mosaic
 
 

@@ -177,28 +177,34 @@ class Trainer:
         self._pending_values = torch.zeros((self._flush_every, len(ROW_COLUMNS)),
                                            device=self.device, dtype=dtype)
         self._queued_hidden: torch.Tensor | None = None
+        self._queued_unit_major = False  # see _hidden_slot
 
-    def _hidden_slot(self, rows: int) -> torch.Tensor:
+    def _hidden_slot(self, rows: int, unit_major: bool = False) -> torch.Tensor:
         """Where the next queued step's activations (rows, hidden) go: a row of one buffer
         that the flush measures in place.  Stacking each flush's steps instead copied
         6.5 MB of the notes' model, 1 ms a flush.  Its length is the flush's
         (``queued_steps``).
 
-        Each step's block is unit-major, (hidden, rows) in memory: the slot is its
-        transpose.  Written that way, the encoder's product, and the product that
-        computes the activations' gradient (into a copy of this layout), run 5-8% faster
-        on the CPU (MKL) than row-major; the whole step 1.5% (benchmarks/README.md).
+        ``unit_major``: each step's block is (hidden, rows) in memory, the slot its
+        transpose.  The hand-derived step's encoder product writes it that way, and so
+        the product for the activations' gradient (into a copy of the layout): MKL
+        computes both faster so (benchmarks/README.md).  Activations copied in
+        (autograd's, L-BFGS's) stay row-major, a straight copy.
         """
-        shape = (self.config.hidden_units, rows)
+        hidden = self.config.hidden_units
+        shape = (hidden, rows) if unit_major else (rows, hidden)
         dtype = self.model.encoder_weight.dtype
         queued = self._queued_hidden
-        if queued is None or queued.shape[1:] != shape or queued.dtype != dtype:
-            # (a change of batch size or optimizer flushes first: nothing is queued here)
-            step_bytes = rows * shape[0] * dtype.itemsize
+        if (queued is None or queued.shape[1:] != shape or queued.dtype != dtype
+                or unit_major != self._queued_unit_major):
+            # (a change of batch size, optimizer or gradient flushes first: nothing is
+            # queued here)
+            step_bytes = rows * hidden * dtype.itemsize
             length = queued_steps(step_bytes, self._flush_every, self.device.type)
             queued = torch.empty((length, *shape), dtype=dtype, device=self.device)
-            self._queued_hidden = queued
-        return queued[len(self._pending_steps)].t()
+            self._queued_hidden, self._queued_unit_major = queued, unit_major
+        slot = queued[len(self._pending_steps)]
+        return slot.t() if unit_major else slot
 
     @property
     def hand_gradients(self) -> bool:
@@ -300,9 +306,9 @@ class Trainer:
                 # much as a small kernel, with its profiler hook).
                 # The weight decay's share of the gradient is added by Adam's kernel, as
                 # it reads the gradient (or by adam_step before any other optimizer).
+                slot = self._hidden_slot(len(x), unit_major=True)
                 gradient_pass = minibatch_gradients(self.model, x, self.config,
-                                                    hidden_out=self._hidden_slot(len(x)),
-                                                    decay_in_gradient=False)
+                                                    hidden_out=slot, decay_in_gradient=False)
                 adam_step(self.optimizer, self.model.weight_matrices(),
                           self.config.weight_decay)
                 self._queue(x, gradient_pass.hidden, gradient_pass.reconstruction,
@@ -377,9 +383,12 @@ class Trainer:
         measurement runs once over all of them rather than once a step."""
         # (one configuration and batch size throughout: a change flushes first)
         config = self.config
-        hidden = self._queued_hidden[:len(self._pending_steps)].transpose(1, 2)  # (n, rows, hidden)
+        hidden = self._queued_hidden[:len(self._pending_steps)]
+        if self._queued_unit_major:
+            hidden = hidden.transpose(1, 2)  # (n, rows, hidden), as the steps' slots
         x, reconstruction = self._last_step
-        last_hidden = hidden[-1].clone()  # for the snapshot: the statistics overwrite them
+        # for the snapshot (strided as its slot): the statistics overwrite the queue
+        last_hidden = hidden[-1].clone()
         rho_hat = batch_rho_hat(hidden, config.encoder_activation)
         distance = activity_(hidden, config.penalty, config.encoder_activation)
         if self._pending_terms:  # autograd's own

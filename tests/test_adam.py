@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core import adam
 from core.adam import _direct_call, adam_step
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
@@ -57,18 +58,29 @@ def test_the_direct_call_equals_optimizer_step_bit_for_bit(dtype, weight_decay, 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_weight_decay_in_the_kernel_equals_adam_with_a_decayed_group(dtype, device):
+def test_weight_decay_in_the_kernel_equals_adam_with_a_decayed_group(dtype, device,
+                                                                     monkeypatch):
     """The trainer's weight decay, left to the kernel for the weight matrices only, is
     torch's own Adam with those matrices in a group of their own with that weight decay,
     bit for bit (the first step, which creates the state, adds it to the gradients)."""
     decay = 3e-3
     kwargs = {"lr": 1e-3, "fused": True, "betas": (0.8, 0.99)}
+    direct_calls: list[tuple[int, float]] = []  # (tensors, weight decay) of each call
+
+    def recording_kernel(params, *args, **kwargs):
+        direct_calls.append((len(params), kwargs["weight_decay"]))
+        return torch._fused_adam_(params, *args, **kwargs)
+
+    monkeypatch.setattr(adam, "_KERNEL", recording_kernel)
 
     def ours(optimizer: torch.optim.Optimizer) -> None:
         params = optimizer.param_groups[0]["params"]
         adam_step(optimizer, [params[0], params[2]], decay)
 
     direct, _ = _run(ours, kwargs, dtype, device=device)
+    # every step after the first (which creates the state): the two weights with the
+    # decay, the two biases without it, both through the kernel directly
+    assert direct_calls == [(2, decay), (2, 0.0)] * 49
     params = _parameters(dtype, device=device)
     reference_optimizer = torch.optim.Adam(
         [{"params": [params[0], params[2]], "weight_decay": decay},

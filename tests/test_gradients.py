@@ -161,6 +161,7 @@ def test_hand_gradient_passes_ufldl_numerical_check(case):
 @pytest.mark.parametrize("preset_like", [
     {"penalty": "l1", "encoder_activation": "tanh", "reconstruction_loss": "mse"},
     {"penalty": "kl", "weight_decay": 3e-3, "tied_weights": True},
+    {"penalty": "kl", "weight_decay": 3e-3},  # kl-demo: two decayed matrices in Adam
 ])
 def test_training_with_either_gradient_follows_the_same_path(preset_like):
     """Fifty Adam steps in float64 from the same seed: the weights, every recorded row

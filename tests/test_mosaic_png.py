@@ -79,6 +79,10 @@ def test_mosaic_equals_the_tile_by_tile_layout_exactly():
     flat = np.zeros((5, 4), np.float32)  # no contrast at all: mid-grey tiles, no NaN
     np.testing.assert_array_equal(tile_mosaic(flat, (2, 2)),
                                   reference_mosaic(flat, (2, 2), True, 1))
+    broken = flat.copy()
+    broken[0, 0] = np.nan  # a broken weight spoils the tiles, never the empty cells
+    empty_cell = tile_mosaic(broken, (2, 2))[4:6, 7:9]  # the sixth cell of a 2x3 grid
+    assert empty_cell.shape == (2, 2) and (empty_cell == 0.0).all()
 
 
 def test_tile_at_inverts_the_layout():

@@ -492,7 +492,10 @@ def test_queued_activations_are_bounded_in_bytes(digits, monkeypatch):
         trainer.step()
     assert syncs == [3, 3, 3]
     assert len(trainer.history.arrays()) == 9 and len(trainer._pending_steps) == 1
-    assert trainer._queued_hidden.shape == (3, 25, 50)  # unit-major blocks
+    assert trainer._queued_hidden.shape == (3, 25, 50)  # the hand-derived step's: unit-major
+    trainer.hand_gradients = False  # autograd's activations are copied in: row-major
+    trainer.step()
+    assert trainer._queued_hidden.shape == (3, 50, 25) and len(trainer._pending_steps) == 1
 
 
 def test_a_flush_queues_up_to_16_mb_on_a_cpu_and_512_mb_on_cuda():
