@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtTest import QTest
 
 from core.history import HistoryArrays
@@ -24,6 +25,7 @@ from core.penalties import (
     kl_gradient_curve,
 )
 from gui import theme
+from gui.panels.common import title_label
 from gui.panels.kl_panel import PenaltyCurvePanel
 from gui.panels.loss_panel import (
     TERMS,
@@ -93,6 +95,50 @@ def click_view(qtbot, panel, x: float, y: float) -> None:
 
 
 # -- LossPanel ---------------------------------------------------------------------------
+
+
+def ideal_width(label, html: str) -> float:
+    document = QTextDocument()
+    document.setDefaultFont(label.font())
+    document.setDocumentMargin(0)
+    document.setHtml(f"<body>{html}</body>")
+    return document.idealWidth()
+
+
+def test_a_live_label_shows_the_longest_version_that_fits_never_a_cut(qtbot):
+    label = title_label()
+    qtbot.addWidget(label)
+    label.show()
+    full, shorter, shortest = ("step <b>12,345</b> · loss <b>1.23</b> = reconstruction "
+                               "<b>1.0</b> + penalty <b>0.23</b> · held out <b>1.1</b>",
+                               "loss <b>1.23</b> = reconstruction <b>1.0</b> + penalty "
+                               "<b>0.23</b>", "loss <b>1.23</b>")
+    label.setText(full, shorter, shortest)
+    label.resize(round(ideal_width(label, full)) + 12, label.height())
+    assert label.shown_text() == full and label.toolTip() == ""
+    label.resize(round(ideal_width(label, shorter)) + 12, label.height())
+    assert label.shown_text() == shorter and label.toolTip() == full
+    label.resize(10, label.height())  # nothing fits: the shortest, clipped
+    assert label.shown_text() == shortest
+    assert label.text() == full  # what it says, whatever fits
+    label.setText("plain")  # one version: as before, no tooltip of its own
+    assert label.shown_text() == "plain" and label.toolTip() == ""
+
+
+def test_a_narrow_loss_heading_drops_the_step_before_cutting_a_term(qtbot, make_snapshot):
+    """At 1600x900 the loss panel is about 620 px wide: its heading used to end in a
+    word cut in half ("held")."""
+    snapshot = make_snapshot(steps=20)
+    panel = shown(qtbot, LossPanel(), width=1400)
+    panel.show_snapshot(snapshot)
+    heading = panel.title_label
+    assert heading.shown_text() == heading.text() and "step" in heading.text()
+    without_step = heading.text().split(" · ", 1)[1]
+    panel.resize(round(ideal_width(heading, without_step)) + 40, 450)
+    qtbot.wait(10)
+    assert heading.shown_text() == without_step
+    assert f"{snapshot.loss.total:.3g}" in heading.shown_text()
+    assert heading.toolTip() == heading.text()
 
 
 def test_loss_curves_are_built_once_and_show_the_history(qtbot, make_snapshot):

@@ -50,7 +50,9 @@ class LiveLabel(QWidget):
     A QLabel re-lays out its parent at every new text (its size hint may change), which
     repaints the whole dock several times per frame; this widget has a fixed height, takes
     the width the layout gives it, and only repaints itself.  API like QLabel's: setText,
-    text.
+    text.  ``setText`` also takes shorter versions of the text, which stand in, in turn,
+    where it does not fit the width (the whole text is then the tooltip), instead of a
+    cut through a word at the edge.
     """
 
     def __init__(self, text: str = "", lines: int = 1, point_size: int = TITLE_POINT_SIZE,
@@ -66,6 +68,10 @@ class LiveLabel(QWidget):
         self._document.setDefaultStyleSheet(f"body {{ color: {colour}; }}")
         self._colour = colour
         self._text = ""
+        self._versions: tuple[str, ...] = ("",)  # the text, then shorter stand-ins
+        self._shown: str | None = None  # the version laid out, None: pick at the next paint
+        self._fitted_width = -1
+        self._tooltip_is_text = False  # the whole text is the tooltip (a shorter is shown)
         self._lines = lines
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 6)
@@ -76,18 +82,39 @@ class LiveLabel(QWidget):
         if event.type() == QEvent.Type.FontChange and hasattr(self, "_lines"):
             self._document.setDefaultFont(self.font())
             self.setFixedHeight(self.fontMetrics().lineSpacing() * self._lines + 6)
+            self._shown = None  # which version fits changes with the font
             self.update()
         super().changeEvent(event)
 
-    def setText(self, text: str) -> None:
-        if text == self._text:
+    def setText(self, text: str, *shorter: str) -> None:
+        """Show ``text``, or the first of the ``shorter`` versions that fits the width."""
+        versions = (text, *shorter)
+        if versions == self._versions:
             return
-        self._text = text
-        self._document.setHtml(f'<body style="color:{self._colour}">{text}</body>')
+        self._text, self._versions, self._shown = text, versions, None
         self.update()
 
     def text(self) -> str:
         return self._text
+
+    def shown_text(self) -> str:
+        """The version on screen at this width."""
+        self._fit(self.width() - 8)
+        return self._shown or ""
+
+    def _fit(self, width: int) -> None:
+        """Lay out the first version that fits ``width`` (the last one if none does)."""
+        if self._shown is not None and (width == self._fitted_width or len(self._versions) == 1):
+            return
+        for version in self._versions:
+            self._document.setHtml(f'<body style="color:{self._colour}">{version}</body>')
+            self._document.setTextWidth(-1)
+            if self._document.idealWidth() <= width:
+                break
+        self._shown, self._fitted_width = version, width
+        if len(self._versions) > 1 or self._tooltip_is_text:  # (never a tooltip set by others)
+            self._tooltip_is_text = version != self._text
+            self.setToolTip(self._text if self._tooltip_is_text else "")
 
     def sizeHint(self) -> QSize:
         return QSize(max(self.minimumWidth(), 40), self.height())
@@ -96,6 +123,7 @@ class LiveLabel(QWidget):
         """Always rich text (kept so it can stand where a QLabel stood)."""
 
     def paintEvent(self, event) -> None:
+        self._fit(self.width() - 8)
         painter = QPainter(self)
         painter.setClipRect(self.rect())
         painter.translate(4, 2)

@@ -321,7 +321,7 @@ class LossPanel(Panel):
         else:  # before the first step: steps 0 to 1, around the first evaluation's loss
             self._anchor_range(0.0, 0.0, [self._displayable(
                 np.array([getattr(snapshot.loss, term)])) for term in present])
-        self.title_label.setText(self._heading_text(snapshot, present))
+        self.title_label.setText(*self._heading_versions(snapshot, present))
 
     def _anchor_range(self, first_step: float, last_step: float,
                       shown: list[np.ndarray]) -> None:
@@ -365,7 +365,9 @@ class LossPanel(Panel):
             self.curves[term].setVisible(term in present)
 
     @staticmethod
-    def _heading_text(snapshot: Snapshot, present: tuple[str, ...]) -> str:
+    def _heading_versions(snapshot: Snapshot, present: tuple[str, ...]) -> tuple[str, ...]:
+        """The heading, then shorter versions for a narrow panel: without the step (the
+        status bar shows it), then without the held-out error (its dashed curve stays)."""
         def coloured(term: str) -> str:
             value = format_number(getattr(snapshot.loss, term))
             return (f'<span style="color:{theme.LOSS_COLOURS[term]}">'
@@ -379,4 +381,5 @@ class LossPanel(Panel):
         if held_out is not None:
             validation = (f' · <span style="color:{theme.LOSS_COLOURS["reconstruction"]}">'
                           f"held out <b>{format_number(held_out)}</b></span>")
-        return f"step <b>{snapshot.step:,}</b> · {equation}{validation}"
+        return (f"step <b>{snapshot.step:,}</b> · {equation}{validation}",
+                f"{equation}{validation}", equation)
