@@ -311,9 +311,8 @@ class Trainer:
                                                     hidden_out=slot, decay_in_gradient=False)
                 adam_step(self.optimizer, self.model.weight_matrices(),
                           self.config.weight_decay)
-                self._queue(x, gradient_pass.hidden, gradient_pass.reconstruction,
-                            self.step_count + 1, sums=(gradient_pass.squared_error,
-                                                       gradient_pass.squared_weights))
+                self._queue(x, gradient_pass.reconstruction, self.step_count + 1,
+                            sums=(gradient_pass.squared_error, gradient_pass.squared_weights))
             else:
                 self.optimizer.zero_grad(set_to_none=True)
                 result = evaluate(self.model, x, self.config)
@@ -359,10 +358,10 @@ class Trainer:
     def _record(self, x: torch.Tensor, result: Evaluation, step: int) -> None:
         """Queue step ``step``'s evaluation (autograd's, with its terms)."""
         self._hidden_slot(len(result.hidden)).copy_(result.hidden)
-        self._queue(x, result.hidden, result.reconstruction, step, terms=result.terms)
+        self._queue(x, result.reconstruction, step, terms=result.terms)
 
-    def _queue(self, x: torch.Tensor, hidden: torch.Tensor, reconstruction: torch.Tensor,
-               step: int, *, sums: tuple[torch.Tensor, torch.Tensor] | None = None,
+    def _queue(self, x: torch.Tensor, reconstruction: torch.Tensor, step: int, *,
+               sums: tuple[torch.Tensor, torch.Tensor] | None = None,
                terms: torch.Tensor | None = None) -> None:
         """Queue step ``step``, whose activations are in its ``_hidden_slot``: its loss
         terms, or the two sums they are measured from (squared error, squared weights);
