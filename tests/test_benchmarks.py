@@ -19,6 +19,7 @@ QUICK_RUNS = {
     "bench_training.py": ["core / reference:", "of the GEMM rate"],
     "bench_gui.py": ["window / headless:", "snapshot age when painted", "Pause takes effect",
                      "GUI thread"],
+    "bench_frame.py": ["GUI thread per frame", "of a core at 10 Hz", "8-bit tiles"],
     "bench_startup.py": ["visible and responsive"],
     "bench_digits.py": ["images/s"],
     "bench_patches.py": ["patches/s"],

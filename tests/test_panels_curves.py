@@ -125,6 +125,35 @@ def test_a_live_label_shows_the_longest_version_that_fits_never_a_cut(qtbot):
     assert label.shown_text() == "plain" and label.toolTip() == ""
 
 
+def test_a_plain_live_label_is_drawn_without_a_document_and_looks_the_same(qtbot):
+    """The status bar's labels change at every frame: plain text is measured and drawn
+    directly (no rich-text parse), in the same place and colour as the document draws it."""
+    from gui.panels.common import is_plain
+
+    assert is_plain("step 12,345") and is_plain("redraw 10.0 Hz · 4 ms behind")
+    assert not any(is_plain(text) for text in ("<b>1</b>", "a &amp; b", "two\nlines", None))
+    plain_label, rich_label = title_label(), title_label()
+    for label in (plain_label, rich_label):
+        qtbot.addWidget(label)
+        label.resize(300, label.height())
+        label.show()
+    plain_label.setText("step 12,345 · 31,000 samples/s")
+    rich_label.setText("<span>step 12,345 · 31,000 samples/s</span>")  # the document's way
+    plain, rich = plain_label.grab().toImage(), rich_label.grab().toImage()
+    inked = [(x, y) for x in range(0, plain.width(), 2) for y in range(plain.height())
+             if plain.pixelColor(x, y) != plain.pixelColor(0, 0)]
+    assert len(inked) > 50  # the text is drawn
+    differing = sum(plain.pixelColor(x, y) != rich.pixelColor(x, y)
+                    for x in range(plain.width()) for y in range(plain.height()))
+    assert differing <= 0.02 * plain.width() * plain.height()
+    # Fitting measures plain versions too: the shorter stands in, the whole is the tooltip.
+    plain_label.setText("step 12,345 · 31,000 samples/s · epoch 3.25", "step 12,345")
+    plain_label.resize(plain_label.fontMetrics().horizontalAdvance("step 12,345") + 20,
+                       plain_label.height())
+    assert plain_label.shown_text() == "step 12,345"
+    assert plain_label.toolTip() == "step 12,345 · 31,000 samples/s · epoch 3.25"
+
+
 def test_a_narrow_loss_heading_drops_the_step_before_cutting_a_term(qtbot, make_snapshot):
     """At 1600x900 the loss panel is about 620 px wide: its heading used to end in a
     word cut in half ("held")."""

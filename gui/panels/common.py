@@ -44,6 +44,11 @@ def use_dark_palette(widget: QWidget) -> None:
     widget.setAutoFillBackground(True)
 
 
+def is_plain(text: str | None) -> bool:
+    """No markup, entity or line break: text a painter can draw as it is."""
+    return text is not None and not any(mark in text for mark in "<&\n")
+
+
 class LiveLabel(QWidget):
     """Rich text that changes ten times a second without ever asking for a new layout.
 
@@ -106,7 +111,12 @@ class LiveLabel(QWidget):
         """Lay out the first version that fits ``width`` (the last one if none does)."""
         if self._shown is not None and (width == self._fitted_width or len(self._versions) == 1):
             return
+        metrics = self.fontMetrics()
         for version in self._versions:
+            if is_plain(version):  # (the status bar's: measured without a document)
+                if metrics.horizontalAdvance(version) <= width:
+                    break
+                continue
             self._document.setHtml(f'<body style="color:{self._colour}">{version}</body>')
             self._document.setTextWidth(-1)
             if self._document.idealWidth() <= width:
@@ -127,8 +137,15 @@ class LiveLabel(QWidget):
         painter = QPainter(self)
         painter.setClipRect(self.rect())
         painter.translate(4, 2)
-        self._document.setTextWidth(-1)
-        self._document.drawContents(painter)
+        if is_plain(self._shown):
+            # Plain text (the status bar's, at every frame) is drawn directly: a rich
+            # text document parses and lays it out first, several times the cost.
+            painter.setPen(QColor(self._colour))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                             self._shown)
+        else:
+            self._document.setTextWidth(-1)
+            self._document.drawContents(painter)
         painter.end()
 
 
@@ -220,8 +237,8 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         self.view_box: pg.ViewBox = self.addViewBox(
             lockAspect=True, invertY=True, enableMouse=False, enableMenu=False,
             defaultPadding=0.0)
-        # No lookup table: a float image with levels becomes an 8-bit grayscale QImage
-        # directly, which is the gray map without building a colour table each frame.
+        # No lookup table: the levels alone make the gray map (pyqtgraph turns a float
+        # image into 8-bit grey, and an 8-bit one into a 256-entry grey table).
         self.image = pg.ImageItem(axisOrder="row-major")
         # Smaller on screen than in pixels (400 tiles in a small dock): average pixels
         # rather than skip them, so borders and strokes do not alias into moire.
@@ -230,7 +247,8 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         self._shape: tuple[int, int] | None = None
 
     def set_image(self, image: np.ndarray, levels: tuple[float, float]) -> None:
-        """Show ``image`` (float32, row-major) with fixed levels; refit on a new size."""
+        """Show ``image`` (row-major: float32, or 8-bit grey with levels (0, 255)) with fixed
+        levels; refit on a new size."""
         self.image.setImage(image, autoLevels=False, levels=levels)
         if image.shape != self._shape:
             self._shape = image.shape

@@ -1,0 +1,127 @@
+"""What one redraw costs the GUI thread, without training competing for the CPU.
+
+    python benchmarks/bench_frame.py [--frames 100] [--rounds 5] [--quick]
+
+Every millisecond the GUI thread spends on a frame holds the interpreter lock that the
+training thread needs between its kernels: at the default 10 Hz, 10 ms a frame is 10% of a
+core, and the window's samples/s fall about as much (``bench_gui.py``, whose ratio this
+machine's noise blurs).  This measures the cost itself, in CPU time of the GUI thread:
+the window (1600x900, kl-demo) is trained briefly, paused, and then paints snapshots as a
+running window does (the mosaic every frame, the plots taking turns), each frame split
+into setting the new data (``MainWindow.paint``) and Qt's repaint.
+
+Then, side by side in alternating rounds, the weight mosaic's path (tiling 400 units and
+pyqtgraph turning the result into an image on the screen): 8-bit tiles, as the window
+draws them, against float tiles that pyqtgraph converts, as before 11-29c.  Offscreen
+unless $DISPLAY is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def run_event_loop(seconds: float) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(round(seconds * 1000), loop.quit)
+    loop.exec()
+
+
+def cpu_ms(action) -> float:
+    """CPU time of this thread spent in ``action()``, in ms."""
+    started = time.thread_time()
+    action()
+    return (time.thread_time() - started) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true",
+                        help="a few frames that only prove the script works (CI)")
+    args = parser.parse_args()
+    if args.quick:
+        args.frames, args.rounds = 6, 1
+
+    app = QApplication.instance() or QApplication([])
+    from core.mosaic import tile_mosaic, tile_mosaic_bytes
+    from gui.main_window import MainWindow
+    from gui.panels.mosaic_panel import MosaicPanel
+    from gui.settings import AppSettings
+    from gui.theme import configure_pyqtgraph
+
+    configure_pyqtgraph()
+    store = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(AppSettings(store), device="cpu", preset="kl-demo")
+    window.resize(1600, 900)
+    window.show()
+    while window._painted is None:
+        app.processEvents()
+        time.sleep(0.01)
+    window.toggle_training()
+    run_event_loop(0.5 if args.quick else 2.0)
+    window.toggle_training()
+    run_event_loop(0.3)
+    trained = window._painted
+    window.redraw_timer.stop()
+
+    # As while training (the plots take turns), but with the training thread paused.
+    window._state = "running"
+    data_ms, repaint_ms = [], []
+    for frame in range(args.frames):
+        snapshot = dataclasses.replace(trained, step=trained.step + frame + 1,
+                                       samples_per_second=30_000.0 + frame,
+                                       taken_at=time.monotonic())
+        data_ms.append(cpu_ms(lambda snapshot=snapshot: window.paint(snapshot)))
+        repaint_ms.append(cpu_ms(app.processEvents))
+        time.sleep(0.1)  # the default 10 Hz: the plots' turns follow the clock
+        app.processEvents()
+    window._state = "paused"
+    total = statistics.mean(data_ms) + statistics.mean(repaint_ms)
+    print(f"preset kl-demo, {trained.hidden_units} units, 1600x900, "
+          f"{'X11' if os.environ.get('DISPLAY') else 'offscreen'}; {args.frames} frames")
+    print(f"GUI thread per frame (mean CPU ms): new data {statistics.mean(data_ms):.2f}, "
+          f"repaint {statistics.mean(repaint_ms):.2f}, total {total:.2f} "
+          f"= {total / 100:.1%} of a core at 10 Hz")
+
+    # The mosaic's own path, side by side: tiles, then the item's conversion and paint.
+    tab = window.findChildren(MosaicPanel)[0].current_tab
+    weights, shape = trained.encoder_weights, trained.image_shape
+
+    def show(image, levels) -> None:
+        tab.set_image(image, levels)
+        tab.viewport().repaint()
+
+    byte_ms, float_ms = [], []
+    for _ in range(args.rounds):
+        byte_ms.append(statistics.median(
+            cpu_ms(lambda: show(tile_mosaic_bytes(weights, shape), (0, 255)))
+            for _ in range(20)))
+        float_ms.append(statistics.median(
+            cpu_ms(lambda: show(tile_mosaic(weights, shape), (-1.0, 1.0)))
+            for _ in range(20)))
+    ratio = statistics.median(f / b for f, b in zip(float_ms, byte_ms, strict=True))
+    print(f"mosaic, tiles to screen (median CPU ms): 8-bit tiles {statistics.median(byte_ms):.2f}, "
+          f"float tiles {statistics.median(float_ms):.2f}: 8-bit {ratio:.2f}x as fast "
+          f"(median of {args.rounds} alternating rounds)")
+    window.close()
+
+
+if __name__ == "__main__":
+    main()
