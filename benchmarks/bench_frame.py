@@ -12,8 +12,9 @@ into setting the new data (``MainWindow.paint``) and Qt's repaint.
 
 Then, side by side in alternating rounds, the weight mosaic's path (tiling 400 units and
 pyqtgraph turning the result into an image on the screen): 8-bit tiles, as the window
-draws them, against float tiles that pyqtgraph converts, as before 11-29c.  Offscreen
-unless $DISPLAY is set.
+draws them since 11-29c, against float tiles (``tile_mosaic``, which the report and the
+timeline use) that pyqtgraph converts to bytes at each paint, as the window drew them
+before.  Offscreen unless $DISPLAY is set.
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ def tile_mosaic_bytes(weights: np.ndarray, tile_shape: tuple[int, int],
 
     The window tiles the encoder's weights at every redraw, and pyqtgraph would turn a
     float mosaic into these bytes again at every paint (4 passes, clipped): tiling straight
-    to bytes takes the float mosaic's time or less and spares that conversion, about
-    1 ms of the GUI thread a frame (``benchmarks/bench_frame.py``).
+    to bytes takes the float mosaic's time or less and spares that conversion, 0.1-0.5 ms
+    of the GUI thread a frame (``benchmarks/bench_frame.py``).
     """
     mean, scale = _centre_and_scale(weights, per_tile)
     grey = np.subtract(weights, mean, dtype=np.float32)  # in [-scale, scale] exactly
