@@ -4,17 +4,15 @@
 
 Every millisecond the GUI thread spends on a frame holds the interpreter lock that the
 training thread needs between its kernels: at the default 10 Hz, 10 ms a frame is 10% of a
-core, and the window's samples/s fall about as much (``bench_gui.py``, whose ratio this
-machine's noise blurs).  This measures the cost itself, in CPU time of the GUI thread:
+core, and the window's samples/s fall as the redraw rate rises (``bench_gui.py``, whose
+ratio this machine's noise blurs).  This measures the cost itself, in CPU time of the GUI thread:
 the window (1600x900, kl-demo) is trained briefly, paused, and then paints snapshots as a
 running window does (the mosaic every frame, the plots taking turns), each frame split
 into setting the new data (``MainWindow.paint``) and Qt's repaint.
 
-Then, side by side in alternating rounds, the weight mosaic's path (tiling 400 units and
-pyqtgraph turning the result into an image on the screen): 8-bit tiles, as the window
-draws them since 11-29c, against float tiles (``tile_mosaic``, which the report and the
-timeline use) that pyqtgraph converts to bytes at each paint, as the window drew them
-before.  Offscreen unless $DISPLAY is set.
+Then the weight mosaic's own path (tiling 400 units, pyqtgraph turning them into 8-bit
+grey, the paint) in a view the size of the window's and in a small one.  Offscreen unless
+$DISPLAY is set.
 """
 
 from __future__ import annotations
@@ -61,9 +59,9 @@ def main() -> None:
         args.frames, args.rounds = 6, 1
 
     app = QApplication.instance() or QApplication([])
-    from core.mosaic import tile_mosaic, tile_mosaic_bytes
+    from core.mosaic import tile_mosaic
     from gui.main_window import MainWindow
-    from gui.panels.mosaic_panel import MosaicPanel
+    from gui.panels.mosaic_panel import WEIGHT_LEVELS, MosaicTab
     from gui.settings import AppSettings
     from gui.theme import configure_pyqtgraph
 
@@ -101,27 +99,27 @@ def main() -> None:
           f"repaint {statistics.mean(repaint_ms):.2f}, total {total:.2f} "
           f"= {total / 100:.1%} of a core at 10 Hz")
 
-    # The mosaic's own path, side by side: tiles, then the item's conversion and paint.
-    tab = window.findChildren(MosaicPanel)[0].current_tab
+    # The mosaic's own path: tiles, then pyqtgraph's conversion to 8-bit grey and the
+    # paint, in a view the size of the window's, then in a small one (a narrow dock, the
+    # A/B window), where pyqtgraph first averages the image down.
     weights, shape = trained.encoder_weights, trained.image_shape
+    canvas = MosaicTab("encoder")
+    canvas.show()
 
-    def show(image, levels) -> None:
-        tab.set_image(image, levels)
-        tab.viewport().repaint()
+    def show() -> None:
+        canvas.set_image(tile_mosaic(weights, shape), WEIGHT_LEVELS)
+        canvas.viewport().repaint()
 
-    byte_ms, float_ms = [], []
-    for _ in range(args.rounds):
-        byte_ms.append(statistics.median(
-            cpu_ms(lambda: show(tile_mosaic_bytes(weights, shape), (0, 255)))
-            for _ in range(20)))
-        float_ms.append(statistics.median(
-            cpu_ms(lambda: show(tile_mosaic(weights, shape), (-1.0, 1.0)))
-            for _ in range(20)))
-    ratio = statistics.median(f / b for f, b in zip(float_ms, byte_ms, strict=True))
-    print(f"mosaic, tiles to screen (median CPU ms): 8-bit tiles {statistics.median(byte_ms):.2f}, "
-          f"float tiles {statistics.median(float_ms):.2f}: 8-bit {ratio:.2f}x as fast "
-          f"(median of {args.rounds} alternating rounds)")
+    for size in ((340, 540), (250, 250)):
+        canvas.resize(*size)
+        app.processEvents()
+        rounds = [statistics.median(cpu_ms(show) for _ in range(20)) for _ in range(args.rounds)]
+        print(f"mosaic in a {size[0]}x{size[1]} view, tiles to screen: "
+              f"{statistics.median(rounds):.2f} ms (CPU, median of {args.rounds} rounds)")
+    canvas.hide()  # (pyqtgraph's GraphicsView.close() crashes on a view made this way)
+    canvas.deleteLater()
     window.close()
+    app.processEvents()
 
 
 if __name__ == "__main__":

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 import zlib
 
 import numpy as np
 
-from core.mosaic import grid_shape, tile_at, tile_mosaic, tile_mosaic_bytes
+from core.mosaic import grid_shape, tile_at, tile_mosaic
 from core.png import encode_gray_png
 
 
@@ -84,35 +83,6 @@ def test_mosaic_equals_the_tile_by_tile_layout_exactly():
     broken[0, 0] = np.nan  # a broken weight spoils the tiles, never the empty cells
     empty_cell = tile_mosaic(broken, (2, 2))[4:6, 7:9]  # the sixth cell of a 2x3 grid
     assert empty_cell.shape == (2, 2) and (empty_cell == 0.0).all()
-
-
-def test_mosaic_bytes_are_the_float_mosaic_in_grey_levels():
-    """What the window paints: -1 -> 0 (black borders), 0 -> 127 (empty cells), +1 -> 255,
-    each pixel floor((v + 1) * 127.5) of the float mosaic, within one grey level (the bytes
-    are computed without the float mosaic's rounding in between)."""
-    generator = np.random.default_rng(4)
-    for count, shape in ((400, (28, 28)), (10, (4, 4)), (7, (3, 5)), (1, (2, 2)), (3, (1, 1))):
-        # Weights far from zero with a small spread (the overall mean matters).
-        weights = (generator.standard_normal((count, shape[0] * shape[1])) * 0.01 + 3.0
-                   ).astype(np.float32)
-        for source in (weights, np.ascontiguousarray(weights.T).T):
-            for per_tile in (True, False):
-                for border in (0, 1, 2):
-                    grey = tile_mosaic_bytes(source, shape, per_tile=per_tile, border=border)
-                    floats = reference_mosaic(source, shape, per_tile, border)
-                    assert grey.dtype == np.uint8 and grey.flags.c_contiguous
-                    assert grey.shape == floats.shape
-                    expected = np.floor((floats.astype(np.float64) + 1.0) * 127.5)
-                    assert np.abs(grey - expected).max() <= 1.0
-                    np.testing.assert_array_equal(grey[floats == -1.0], 0)  # borders
-                    np.testing.assert_array_equal(grey[floats == 0.0],
-                                                  expected[floats == 0.0])
-    broken = np.zeros((5, 4), np.float32)
-    broken[0, 0] = np.nan  # NaN: no warning, and the empty cell stays mid-grey
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        empty_cell = tile_mosaic_bytes(broken, (2, 2))[4:6, 7:9]
-    assert (empty_cell == 127).all()
 
 
 def test_tile_at_inverts_the_layout():

@@ -131,7 +131,7 @@ def test_a_plain_live_label_is_drawn_without_a_document_and_looks_the_same(qtbot
     from gui.panels.common import is_plain
 
     assert is_plain("step 12,345") and is_plain("redraw 10.0 Hz · 4 ms behind")
-    assert not any(is_plain(text) for text in ("<b>1</b>", "a &amp; b", "two\nlines", None))
+    assert not any(is_plain(text) for text in ("<b>1</b>", "a &amp; b", "two\nlines", "a\tb", None))
     plain_label, rich_label = title_label(), title_label()
     for label in (plain_label, rich_label):
         qtbot.addWidget(label)

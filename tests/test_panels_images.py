@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 
-from core.mosaic import grid_shape, tile_mosaic_bytes
+from core.mosaic import grid_shape, tile_mosaic
 from gui.panels.mosaic_panel import BORDER, MosaicPanel
 from gui.panels.reconstruction_panel import PAIR_GAP, ReconstructionPanel, image_grid
 from gui.unit_history import UnitHistory
@@ -79,13 +79,13 @@ def test_mosaic_is_one_image_item_reused_with_fixed_levels(mosaic_panel, make_sn
         mosaic_panel.show_snapshot(snapshot)
         assert tab.image is item
         assert image_items(tab.view_box) == [item]
-        expected = tile_mosaic_bytes(snapshot.encoder_weights, snapshot.image_shape)
+        expected = tile_mosaic(snapshot.encoder_weights, snapshot.image_shape)
         np.testing.assert_array_equal(item.image, expected)
-        assert item.image.dtype == np.uint8 and item.image.flags.c_contiguous
+        assert item.image.dtype == np.float32 and item.image.flags.c_contiguous
     assert len(calls) == 3
-    assert all(call["autoLevels"] is False and tuple(call["levels"]) == (0, 255)
+    assert all(call["autoLevels"] is False and tuple(call["levels"]) == (-1, 1)
                for call in calls)
-    assert tuple(item.getLevels()) == (0, 255)
+    assert tuple(item.getLevels()) == (-1, 1)
     title = mosaic_panel.label.full_text()
     assert title.startswith("Encoder weights · 36 units") and "28×28" in title
 
@@ -97,18 +97,18 @@ def test_only_the_visible_tab_is_drawn_and_the_other_catches_up(mosaic_panel, ma
     assert decoder.image.image is None  # hidden tab: nothing computed yet
     mosaic_panel.set_side("decoder")
     np.testing.assert_array_equal(
-        decoder.image.image, tile_mosaic_bytes(first.decoder_weights.T, first.image_shape))
+        decoder.image.image, tile_mosaic(first.decoder_weights.T, first.image_shape))
     assert "Decoder weights" in mosaic_panel.label.full_text()
 
     mosaic_panel.set_side("encoder")
     mosaic_panel.show_snapshot(second)
     np.testing.assert_array_equal(  # still the old one while hidden
-        decoder.image.image, tile_mosaic_bytes(first.decoder_weights.T, first.image_shape))
+        decoder.image.image, tile_mosaic(first.decoder_weights.T, first.image_shape))
     item = decoder.image
     mosaic_panel.set_side("decoder")
     assert decoder.image is item
     np.testing.assert_array_equal(
-        decoder.image.image, tile_mosaic_bytes(second.decoder_weights.T, second.image_shape))
+        decoder.image.image, tile_mosaic(second.decoder_weights.T, second.image_shape))
 
 
 def test_per_tile_toggle_switches_to_one_global_scale(mosaic_panel, make_snapshot):
@@ -120,7 +120,7 @@ def test_per_tile_toggle_switches_to_one_global_scale(mosaic_panel, make_snapsho
 
     mosaic_panel.per_tile_box.click()
     assert not mosaic_panel.per_tile
-    global_scale = tile_mosaic_bytes(snapshot.encoder_weights, snapshot.image_shape, per_tile=False)
+    global_scale = tile_mosaic(snapshot.encoder_weights, snapshot.image_shape, per_tile=False)
     np.testing.assert_array_equal(item.image, global_scale)
     assert not np.array_equal(item.image, per_tile)
     assert "one global scale" in mosaic_panel.label.full_text()
@@ -128,7 +128,7 @@ def test_per_tile_toggle_switches_to_one_global_scale(mosaic_panel, make_snapsho
     mosaic_panel.set_side("decoder")
     np.testing.assert_array_equal(
         mosaic_panel.tabs["decoder"].image.image,
-        tile_mosaic_bytes(snapshot.decoder_weights.T, snapshot.image_shape, per_tile=False))
+        tile_mosaic(snapshot.decoder_weights.T, snapshot.image_shape, per_tile=False))
 
 
 @pytest.mark.parametrize("side", ["encoder", "decoder"])
@@ -188,7 +188,7 @@ def test_a_new_model_size_reuses_the_image_and_refits_the_view(qtbot, mosaic_pan
     mosaic_panel.show_snapshot(bigger)
     assert tab.image is item and image_items(tab.view_box) == [item]
     assert item.image.shape != small_shape
-    np.testing.assert_array_equal(item.image, tile_mosaic_bytes(bigger.encoder_weights, (28, 28)))
+    np.testing.assert_array_equal(item.image, tile_mosaic(bigger.encoder_weights, (28, 28)))
     (x0, x1), (y0, y1) = tab.view_box.viewRange()
     height, width = item.image.shape
     assert x0 <= 0.5 and x1 >= width - 0.5 and y0 <= 0.5 and y1 >= height - 0.5
@@ -219,7 +219,7 @@ def test_a_new_image_shape_changes_the_tiles(mosaic_panel, make_snapshot):
     wide = dataclasses.replace(snapshot, image_shape=(14, 56))
     mosaic_panel.show_snapshot(wide)
     item = mosaic_panel.tabs["encoder"].image
-    np.testing.assert_array_equal(item.image, tile_mosaic_bytes(snapshot.encoder_weights, (14, 56)))
+    np.testing.assert_array_equal(item.image, tile_mosaic(snapshot.encoder_weights, (14, 56)))
     assert "14×56" in mosaic_panel.label.full_text()
 
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.mosaic import grid_shape, tile_at, tile_mosaic_bytes
+from core.mosaic import grid_shape, tile_at, tile_mosaic
 from core.snapshot import Snapshot
 from gui import theme
 from gui.panels.base import Panel
@@ -27,10 +27,8 @@ from gui.panels.common import (
     use_dark_palette,
 )
 
-#: Weight tiles (the inspector's) run from -1 (black) through 0 (mid grey) to +1 (white).
+#: Mosaic values run from -1 (black) through 0 (mid grey) to +1 (white).
 WEIGHT_LEVELS = (-1.0, 1.0)
-#: The mosaic is painted as 8-bit grey (``tile_mosaic_bytes``): the same scale in bytes.
-MOSAIC_LEVELS = (0, 255)
 BORDER = 1
 
 
@@ -61,9 +59,9 @@ class MosaicTab(ImageCanvas):
     def draw(self, snapshot: Snapshot, per_tile: bool, number: int) -> None:
         self.count = snapshot.hidden_units
         self.tile_shape = tuple(snapshot.image_shape)
-        mosaic = tile_mosaic_bytes(self.weights(snapshot), self.tile_shape,
-                                   per_tile=per_tile, border=BORDER)
-        self.set_image(mosaic, MOSAIC_LEVELS)
+        mosaic = tile_mosaic(self.weights(snapshot), self.tile_shape, per_tile=per_tile,
+                             border=BORDER)
+        self.set_image(mosaic, WEIGHT_LEVELS)
         self.drawn = (number, per_tile)
 
     def unit_at(self, scene_pos: QPointF) -> int | None:
