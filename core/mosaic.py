@@ -39,7 +39,7 @@ def tile_mosaic(weights: np.ndarray, tile_shape: tuple[int, int], per_tile: bool
         top, bottom = weights.max(keepdims=True)[0], weights.min(keepdims=True)[0]
     scale = np.maximum(np.maximum(top - mean, mean - bottom), 1e-12, dtype=np.float32)
     tiles = np.subtract(weights, mean)
-    np.divide(tiles, np.broadcast_to(scale, (count,))[:, None], out=tiles)
+    np.divide(tiles, scale[:, None], out=tiles)  # (count, 1), or (1, 1): one scale
     tiles = tiles.reshape(count, height, width)
 
     mosaic = np.full((rows * (height + border) + border, columns * (width + border) + border),

@@ -57,7 +57,8 @@ class LiveLabel(QWidget):
     the width the layout gives it, and only repaints itself.  API like QLabel's: setText,
     text.  ``setText`` also takes shorter versions of the text, which stand in, in turn,
     where it does not fit the width (the whole text is then the tooltip), instead of a
-    cut through a word at the edge.
+    cut through a word at the edge.  Text without markup is drawn as it is, without a
+    document.
     """
 
     def __init__(self, text: str = "", lines: int = 1, point_size: int = TITLE_POINT_SIZE,
