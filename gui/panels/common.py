@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLabel, QLayout, QSizePolicy, QVBoxLayout, QWidget
 from core.config import BOUNDED_ACTIVATIONS
 from core.snapshot import Snapshot
 from gui import theme
+from gui.panels.screen_image import ScreenImageItem
 
 #: rho-hat for rich text: the combining hat only renders reliably in italics.
 RHO_HAT = "<i>ρ̂</i>"
@@ -238,14 +239,13 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         self.view_box: pg.ViewBox = self.addViewBox(
             lockAspect=True, invertY=True, enableMouse=False, enableMenu=False,
             defaultPadding=0.0)
-        # No lookup table: a float image with levels becomes an 8-bit grayscale QImage
-        # directly, which is the gray map without building a colour table each frame.
-        # (8-bit tiles would spare that conversion, 0.4 ms a frame, but where the view
-        # is small pyqtgraph averages them into float64 first: 41 ms against 6 ms.)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        # Smaller on screen than in pixels (400 tiles in a small dock): average pixels
-        # rather than skip them, so borders and strokes do not alias into moire.
-        self.image.setAutoDownsample(True)
+        # No lookup table: gray levels without building a colour table each frame.  The
+        # item converts only the pixels the screen shows (the mosaic changes at every
+        # frame and usually shows smaller than it is); smaller than half size on screen
+        # (400 tiles in a small dock) it averages pixels rather than skip them, so
+        # borders and strokes do not alias into moire.
+        self.image = ScreenImageItem(axisOrder="row-major")
+        self.image.setAutoDownsample(True)  # (the same, where ImageItem draws itself)
         self.view_box.addItem(self.image)
         self._shape: tuple[int, int] | None = None
 

@@ -1,0 +1,187 @@
+"""ScreenImageItem: the image converted only where the screen shows it, as ImageItem would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from gui.panels.common import ImageCanvas
+from gui.panels.screen_image import ScreenImageItem, pixel_samples
+from gui.theme import configure_pyqtgraph
+
+
+def grey_pixels(canvas: ImageCanvas) -> np.ndarray:
+    """The canvas as painted, gray levels (height, width) as int."""
+    image = canvas.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    data = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
+    pixels = data.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, :image.width()]
+    return pixels[..., 1].astype(int)
+
+
+def mosaic_like(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Random gray values in [-1, 1] with a 1-px black grid every 29 pixels (as the mosaic)."""
+    image = np.random.default_rng(seed).uniform(-1, 1, (height, width)).astype(np.float32)
+    image[::29, :] = -1.0
+    image[:, ::29] = -1.0
+    return image
+
+
+@pytest.fixture
+def canvases(qtbot):
+    """Two canvases side by side: ours, and one whose item is pyqtgraph's own ImageItem."""
+    configure_pyqtgraph()
+    made, holders = [], []
+    for _ in range(2):
+        # (inside a plain widget: pyqtgraph's GraphicsView.close() crashes on a top-level
+        # view, which is how qtbot would close it)
+        holder = QWidget()
+        layout = QVBoxLayout(holder)
+        layout.setContentsMargins(0, 0, 0, 0)
+        canvas = ImageCanvas()
+        layout.addWidget(canvas)
+        qtbot.addWidget(holder)
+        holders.append(holder)  # (qtbot keeps only a weak reference)
+        made.append(canvas)
+    ours, reference = made
+    reference.view_box.removeItem(reference.image)
+    reference.image = pg.ImageItem(axisOrder="row-major")
+    reference.view_box.addItem(reference.image)
+    assert isinstance(ours.image, ScreenImageItem)
+    yield ours, reference
+    del holders
+
+
+def show(qtbot, canvas: ImageCanvas, image: np.ndarray, size: tuple[int, int],
+         levels=(-1.0, 1.0)) -> np.ndarray:
+    holder = canvas.parentWidget()
+    holder.resize(*size)
+    holder.show()
+    qtbot.waitExposed(holder)
+    assert (canvas.width(), canvas.height()) == size
+    canvas.set_image(image, levels)
+    canvas.fit()
+    return grey_pixels(canvas)
+
+
+# ------------------------------------------------------------------ sampling
+
+
+def test_pixel_samples_at_full_size_is_every_pixel():
+    first, (columns,) = pixel_samples(1.0, 10.0, 5, 100, 1)
+    assert first == 10
+    np.testing.assert_array_equal(columns, [0, 1, 2, 3, 4])
+
+
+def test_pixel_samples_smaller_and_larger_than_the_image():
+    # 10 image pixels on 4 screen pixels: each shows the one under its centre.
+    first, (columns,) = pixel_samples(0.4, 0.0, 10, 100, 1)
+    assert first == 0
+    np.testing.assert_array_equal(columns, [1, 3, 6, 8])  # centres 0.5, 1.5, ... / 0.4
+    # 3 image pixels on 9 screen pixels: each repeated 3 times.
+    _, (columns,) = pixel_samples(3.0, 0.0, 3, 100, 1)
+    np.testing.assert_array_equal(columns, [0, 0, 0, 1, 1, 1, 2, 2, 2])
+
+
+def test_pixel_samples_spread_over_a_pixel_when_averaging():
+    _, (left, right) = pixel_samples(0.25, 0.0, 8, 100, 2)
+    # Screen pixel 0 covers image pixels 0-3: its two samples sit at 1 and 3.
+    np.testing.assert_array_equal(left, [1, 5])
+    np.testing.assert_array_equal(right, [3, 7])
+
+
+def test_pixel_samples_clip_to_the_screen_and_follow_a_flip():
+    first, (columns,) = pixel_samples(1.0, -3.0, 10, 5, 1)  # starts 3 px off screen
+    assert first == 0
+    np.testing.assert_array_equal(columns, [3, 4, 5, 6, 7])
+    first, (columns,) = pixel_samples(-1.0, 4.0, 4, 100, 1)  # x grows leftwards
+    np.testing.assert_array_equal(columns, [3, 2, 1, 0])
+    first, (columns,) = pixel_samples(1.0, 200.0, 10, 100, 1)  # wholly off screen
+    assert columns.size == 0
+
+
+# ------------------------------------------------------------------ pictures
+
+
+@pytest.mark.parametrize("size", [(340, 540), (700, 700), (400, 900)])
+def test_same_picture_as_imageitem_without_averaging(qtbot, canvases, size):
+    """Between half and full size, and enlarged, each screen pixel shows the image pixel
+    under its centre, as Qt's scaling of ImageItem's QImage does."""
+    ours, reference = canvases
+    image = mosaic_like(581, 581) if size != (700, 700) else mosaic_like(40, 60)
+    reference.image.setAutoDownsample(False)
+    mine = show(qtbot, ours, image, size)
+    theirs = show(qtbot, reference, image, size)
+    assert mine.shape == theirs.shape
+    differ = np.abs(mine - theirs) > 1  # (1: float rounding at a level's edge)
+    # Qt may round a pixel's centre the other way where it falls on an image pixel's edge.
+    assert differ.mean() < 0.02, f"{differ.mean():.1%} of pixels differ"
+    assert len(np.unique(mine)) > 100
+
+
+def test_much_smaller_averages_as_imageitem_auto_downsampling(qtbot, canvases):
+    """Less than half size on screen (a 581-pixel mosaic in 200 pixels): each screen
+    pixel averages 2 x 2 samples, where pyqtgraph averages 2 x 2 blocks, then scales."""
+    ours, reference = canvases
+    reference.image.setAutoDownsample(True)
+    noise = mosaic_like(581, 581)
+    mine = show(qtbot, ours, noise, (200, 200))[20:-20, 20:-20]
+    theirs = show(qtbot, reference, noise, (200, 200))[20:-20, 20:-20]
+    sampled = (noise[::3, ::3] + 1) * 127.5  # one pixel in three, not averaged
+    # Averages, not samples: random values average towards mid grey, as pyqtgraph's do.
+    assert mine.std() < 0.7 * sampled.std() and theirs.std() < 0.7 * sampled.std()
+    assert mine.std() == pytest.approx(theirs.std(), rel=0.15)
+    assert abs(mine.mean() - theirs.mean()) < 3
+    # Where neighbouring pixels are alike, the two pictures agree pixel by pixel.
+    rows, columns = np.mgrid[0:581, 0:581]
+    smooth = (np.sin(rows / 40.0) * np.cos(columns / 55.0)).astype(np.float32)
+    mine = show(qtbot, ours, smooth, (200, 200))
+    theirs = show(qtbot, reference, smooth, (200, 200))
+    assert np.abs(mine - theirs).mean() < 3
+
+
+def test_levels_and_integer_images_scale_as_imageitem(qtbot, canvases):
+    ours, reference = canvases
+    image = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) % 300
+    reference.image.setAutoDownsample(False)
+    mine = show(qtbot, ours, image, (256, 256), levels=(20, 220))
+    theirs = show(qtbot, reference, image, (256, 256), levels=(20, 220))
+    assert (np.abs(mine - theirs) > 1).mean() < 0.02
+    assert mine.min() == 0 and mine.max() == 255  # clipped at both levels
+
+
+def test_a_new_image_or_levels_redraws_and_a_repaint_alone_reuses(qtbot, canvases,
+                                                                  monkeypatch):
+    ours, _ = canvases
+    conversions = []
+    convert = ScreenImageItem._grey
+    monkeypatch.setattr(ScreenImageItem, "_grey",
+                        lambda item, indices: conversions.append(1) or convert(item, indices))
+    image = mosaic_like(100, 100)
+    first = show(qtbot, ours, image, (300, 300))
+    assert len(conversions) == 1
+    assert np.array_equal(grey_pixels(ours), first)
+    assert len(conversions) == 1  # nothing new: the same picture is drawn again
+    image[:] = 1.0  # the same array, changed, handed over again
+    ours.set_image(image, (-1.0, 1.0))
+    assert grey_pixels(ours)[150, 150] == 255 and first[150, 150] != 255
+    assert len(conversions) == 2
+    ours.image.setLevels((-3.0, 1.0))
+    assert grey_pixels(ours)[150, 150] == 255
+    ours.image.setLevels((1.0, 3.0))
+    assert grey_pixels(ours)[150, 150] == 0
+    assert len(conversions) == 4
+
+
+def test_nans_and_colour_tables_are_left_to_imageitem(qtbot, canvases):
+    ours, _ = canvases
+    image = mosaic_like(100, 100)
+    image[40:60, 40:60] = np.nan
+    show(qtbot, ours, image, (300, 300))  # (ImageItem draws NaNs transparent)
+    assert ours.image._picture is None
+    ours.image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+    ours.set_image(mosaic_like(100, 100), (-1.0, 1.0))
+    pixels = ours.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    assert ours.image._picture is None and not pixels.isGrayscale()
