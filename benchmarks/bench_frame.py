@@ -10,9 +10,9 @@ the window (1600x900, kl-demo) is trained briefly, paused, and then paints snaps
 running window does (the mosaic every frame, the plots taking turns), each frame split
 into setting the new data (``MainWindow.paint``) and Qt's repaint.
 
-Then the weight mosaic's own path (tiling 400 units, pyqtgraph turning them into 8-bit
-grey, the paint) in a view the size of the window's and in a small one.  Offscreen unless
-$DISPLAY is set.
+Then the weight mosaic's own path (tiling 400 units, turning the pixels the screen shows
+into 8-bit grey, the paint) in a view the size of the window's and in a small one.
+Offscreen unless $DISPLAY is set.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def main() -> None:
         args.frames, args.rounds = 6, 1
 
     app = QApplication.instance() or QApplication([])
+    import pyqtgraph as pg
+
     from core.mosaic import tile_mosaic
     from gui.main_window import MainWindow
     from gui.panels.mosaic_panel import WEIGHT_LEVELS, MosaicTab
@@ -99,25 +101,43 @@ def main() -> None:
           f"repaint {statistics.mean(repaint_ms):.2f}, total {total:.2f} "
           f"= {total / 100:.1%} of a core at 10 Hz")
 
-    # The mosaic's own path: tiles, then pyqtgraph's conversion to 8-bit grey and the
-    # paint, in a view the size of the window's, then in a small one (a narrow dock, the
-    # A/B window), where pyqtgraph first averages the image down.
+    # The mosaic's own path: tiles, then the conversion to 8-bit grey of the pixels the
+    # screen shows and the paint, in a view the size of the window's, then in a small one
+    # (a narrow dock, the A/B window), where each screen pixel averages several.  Side by
+    # side in alternating rounds: the same view drawing through pyqtgraph's own ImageItem
+    # (the whole image to 8-bit, then scaled by Qt; averaged down in the small view), as
+    # the window did before ScreenImageItem.
     weights, shape = trained.encoder_weights, trained.image_shape
-    canvas = MosaicTab("encoder")
-    canvas.show()
+    canvases = {"ScreenImageItem": MosaicTab("encoder"),
+                "pyqtgraph ImageItem": MosaicTab("encoder")}
+    reference = canvases["pyqtgraph ImageItem"]
+    reference.view_box.removeItem(reference.image)
+    reference.image = pg.ImageItem(axisOrder="row-major")
+    reference.image.setAutoDownsample(True)
+    reference.view_box.addItem(reference.image)
 
-    def show() -> None:
+    def show(canvas: MosaicTab) -> None:
         canvas.set_image(tile_mosaic(weights, shape), WEIGHT_LEVELS)
         canvas.viewport().repaint()
 
     for size in ((340, 540), (250, 250)):
-        canvas.resize(*size)
+        rounds: dict[str, list[float]] = {name: [] for name in canvases}
+        for canvas in canvases.values():
+            canvas.resize(*size)
+            canvas.show()
         app.processEvents()
-        rounds = [statistics.median(cpu_ms(show) for _ in range(20)) for _ in range(args.rounds)]
-        print(f"mosaic in a {size[0]}x{size[1]} view, tiles to screen: "
-              f"{statistics.median(rounds):.2f} ms (CPU, median of {args.rounds} rounds)")
-    canvas.hide()  # (pyqtgraph's GraphicsView.close() crashes on a view made this way)
-    canvas.deleteLater()
+        for _ in range(args.rounds):
+            for name, canvas in canvases.items():
+                rounds[name].append(statistics.median(
+                    cpu_ms(lambda canvas=canvas: show(canvas)) for _ in range(20)))
+        ours, theirs = (statistics.median(rounds[name]) for name in canvases)
+        ratio = statistics.median(a / b for a, b in zip(*rounds.values(), strict=True))
+        print(f"mosaic in a {size[0]}x{size[1]} view, tiles to screen (CPU, median of "
+              f"{args.rounds} rounds): {ours:.2f} ms, through pyqtgraph's ImageItem "
+              f"{theirs:.2f} ms ({ratio:.2f}x)")
+    for canvas in canvases.values():
+        canvas.hide()  # (pyqtgraph's GraphicsView.close() crashes on a view made this way)
+        canvas.deleteLater()
     window.close()
     app.processEvents()
 

@@ -51,6 +51,7 @@ def canvases(qtbot):
     reference.view_box.addItem(reference.image)
     assert isinstance(ours.image, ScreenImageItem)
     yield ours, reference
+    assert ours.image.screen_error is None
     del holders
 
 
@@ -116,8 +117,11 @@ def test_same_picture_as_imageitem_without_averaging(qtbot, canvases, size):
     theirs = show(qtbot, reference, image, size)
     assert mine.shape == theirs.shape
     differ = np.abs(mine - theirs) > 1  # (1: float rounding at a level's edge)
-    # Qt may round a pixel's centre the other way where it falls on an image pixel's edge.
-    assert differ.mean() < 0.02, f"{differ.mean():.1%} of pixels differ"
+    # Qt may round a pixel's centre the other way where it falls on an image pixel's edge,
+    # more often at a fractional screen scaling (150%: a one-pixel shift of some edges).
+    ratio = ours.devicePixelRatioF()
+    limit = 0.02 if ratio == int(ratio) else 0.06
+    assert differ.mean() < limit, f"{differ.mean():.1%} of pixels differ"
     assert len(np.unique(mine)) > 100
 
 
@@ -126,19 +130,21 @@ def test_much_smaller_averages_as_imageitem_auto_downsampling(qtbot, canvases):
     pixel averages 2 x 2 samples, where pyqtgraph averages 2 x 2 blocks, then scales."""
     ours, reference = canvases
     reference.image.setAutoDownsample(True)
+    side = round(200 / ours.devicePixelRatioF())  # 200 screen pixels, whatever the scaling
     noise = mosaic_like(581, 581)
-    mine = show(qtbot, ours, noise, (200, 200))[20:-20, 20:-20]
-    theirs = show(qtbot, reference, noise, (200, 200))[20:-20, 20:-20]
+    mine = show(qtbot, ours, noise, (side, side))[20:-20, 20:-20]
+    theirs = show(qtbot, reference, noise, (side, side))[20:-20, 20:-20]
     sampled = (noise[::3, ::3] + 1) * 127.5  # one pixel in three, not averaged
     # Averages, not samples: random values average towards mid grey, as pyqtgraph's do.
     assert mine.std() < 0.7 * sampled.std() and theirs.std() < 0.7 * sampled.std()
-    assert mine.std() == pytest.approx(theirs.std(), rel=0.15)
     assert abs(mine.mean() - theirs.mean()) < 3
+    if ours.devicePixelRatioF() == 1:  # (pyqtgraph counts logical pixels, so it averages
+        assert mine.std() == pytest.approx(theirs.std(), rel=0.15)  # more on HiDPI)
     # Where neighbouring pixels are alike, the two pictures agree pixel by pixel.
     rows, columns = np.mgrid[0:581, 0:581]
     smooth = (np.sin(rows / 40.0) * np.cos(columns / 55.0)).astype(np.float32)
-    mine = show(qtbot, ours, smooth, (200, 200))
-    theirs = show(qtbot, reference, smooth, (200, 200))
+    mine = show(qtbot, ours, smooth, (side, side))
+    theirs = show(qtbot, reference, smooth, (side, side))
     assert np.abs(mine - theirs).mean() < 3
 
 
@@ -158,7 +164,7 @@ def test_a_new_image_or_levels_redraws_and_a_repaint_alone_reuses(qtbot, canvase
     conversions = []
     convert = ScreenImageItem._grey
     monkeypatch.setattr(ScreenImageItem, "_grey",
-                        lambda item, indices: conversions.append(1) or convert(item, indices))
+                        lambda item, *samples: conversions.append(1) or convert(item, *samples))
     image = mosaic_like(100, 100)
     first = show(qtbot, ours, image, (300, 300))
     assert len(conversions) == 1
@@ -185,3 +191,24 @@ def test_nans_and_colour_tables_are_left_to_imageitem(qtbot, canvases):
     ours.set_image(mosaic_like(100, 100), (-1.0, 1.0))
     pixels = ours.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
     assert ours.image._picture is None and not pixels.isGrayscale()
+
+
+def test_a_failure_of_the_screen_path_falls_back_to_imageitem(qtbot, canvases, monkeypatch):
+    """An exception must never unwind into Qt's painting: ImageItem draws instead."""
+    ours, reference = canvases
+    image = mosaic_like(100, 100)
+    reference.image.setAutoDownsample(False)
+    expected = show(qtbot, reference, image, (300, 300))
+
+    def broken(item, painter):
+        raise ValueError("broken")
+
+    monkeypatch.setattr(ScreenImageItem, "_screen_picture", broken)
+    with pytest.warns(RuntimeWarning, match="broken"):
+        drawn = show(qtbot, ours, image, (300, 300))
+    assert isinstance(ours.image.screen_error, ValueError)
+    np.testing.assert_array_equal(drawn, expected)
+    ours.image.setImage(mosaic_like(100, 100, seed=1))  # the path stays off: no new warning
+    grey_pixels(ours)
+    monkeypatch.undo()
+    ours.image.screen_error = None  # (the fixture checks that nothing else failed)

@@ -1,23 +1,26 @@
 """An ImageItem that converts only the pixels the screen shows.
 
-pyqtgraph's ImageItem turns its whole image into an 8-bit QImage at every new image,
-then Qt scales that QImage into the view.  The weight mosaic (581x581 pixels for 400
-MNIST units) changes at every frame and usually shows smaller than it is (about 340x340
-in the window), so most of that work is thrown away: 1.5 ms of the GUI thread a frame,
-and 6 ms where the view is so small that pyqtgraph first averages the image down.  This
-item samples the image at the centres of the screen's own pixels, through an index built
-once per view size, converts only those to 8-bit with the same levels, and draws the
-result unscaled.  Where the screen shows the image at less than half size it averages
-k x k samples per pixel, as pyqtgraph's auto-downsampling averages k x k blocks; between
-half and full size each pixel shows the image pixel under its centre, which is what Qt's
-own (non-smooth) scaling draws.
+pyqtgraph's ImageItem turns its whole image into an 8-bit QImage at every new image, and
+Qt then scales that QImage into the view.  The weight mosaic (581x581 pixels for 400 MNIST
+units) changes at every frame and usually shows smaller than it is (about 340x340 in the
+window), so most of that conversion is thrown away; where the view is less than half the
+image's size, pyqtgraph first averages the whole image down, in float64.  This item looks
+up, once per view size, which image rows and columns the screen's own pixels show (the
+one under each pixel's centre, as Qt's non-smooth scaling picks it), gathers those
+pixels, converts them to 8-bit with ImageItem's level scaling, and draws the result
+unscaled.  Below half size each screen pixel averages k x k samples, as pyqtgraph's
+auto-downsampling averages k x k blocks, so borders and strokes do not alias into moire.
+From tiles to screen (``benchmarks/bench_frame.py``), the mosaic costs the GUI thread
+0.9x pyqtgraph's path in the window's view (the tiling is most of both) and 0.3x in a
+250x250 one.
 
-Anything else (a colour table, NaNs, a rotated view) is drawn by ImageItem itself.
+Anything else (a colour table, NaNs on screen, a rotated view) ImageItem draws itself.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pyqtgraph as pg
@@ -56,11 +59,15 @@ class ScreenImageItem(pg.ImageItem):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._sampling: tuple[tuple, QPointF, list[np.ndarray]] | None = None
+        #: (key, where, image rows per sample, image columns per sample) for one view
+        self._sampling: tuple[tuple, QPointF, list[np.ndarray], list[np.ndarray]] | None = None
+        #: (key, QImage, its 8-bit pixels) last drawn
         self._picture: tuple[tuple, QImage, np.ndarray] | None = None
 
     #: Counts new images and levels (the same array may come back changed).
     _version = 0
+    #: What stopped the screen-resolution path, if anything (ImageItem draws instead).
+    screen_error: Exception | None = None
 
     def setImage(self, image=None, autoLevels=None, **kwargs) -> None:
         self._version += 1
@@ -71,7 +78,14 @@ class ScreenImageItem(pg.ImageItem):
         super().setLevels(levels, update)
 
     def paint(self, painter, *args) -> None:
-        picture = self._screen_picture(painter)
+        picture = None
+        if self.screen_error is None:
+            try:
+                picture = self._screen_picture(painter)
+            except Exception as error:  # (an exception must not unwind into Qt's painting)
+                self.screen_error = error
+                warnings.warn(f"ScreenImageItem: {error!r}; ImageItem draws the image from "
+                              "now on", RuntimeWarning, stacklevel=1)
         if picture is None:
             super().paint(painter, *args)
             return
@@ -103,48 +117,57 @@ class ScreenImageItem(pg.ImageItem):
                device.width(), device.height(), height, width)
         if self._sampling is None or self._sampling[0] != key:
             self._sampling = (key, *self._sample(transform, ratio, device, height, width))
-        _, position, indices = self._sampling
-        if not indices or indices[0].size == 0:
+        _, position, rows, columns = self._sampling
+        if rows[0].size == 0 or columns[0].size == 0:
             return None
         picture_key = (key, self._version)
         if self._picture is None or self._picture[0] != picture_key:
-            grey = self._grey(indices)
+            grey = self._grey(rows, columns)
             if grey is None:  # NaNs on screen: ImageItem draws them transparent
                 return None
-            rows, columns = grey.shape
-            image = QImage(grey.data, columns, rows, columns, QImage.Format.Format_Grayscale8)
+            image = QImage(grey.data, grey.shape[1], grey.shape[0], grey.shape[1],
+                           QImage.Format.Format_Grayscale8)
             image.setDevicePixelRatio(ratio)
             self._picture = (picture_key, image, grey)  # (the QImage borrows grey's memory)
         return position, self._picture[1]
 
     @staticmethod
-    def _sample(transform: QTransform, ratio: float, device, height: int,
-                width: int) -> tuple[QPointF, list[np.ndarray]]:
-        """Where the picture goes (logical pixels) and, per sample, the flat index of the
-        image pixel each of its pixels shows."""
+    def _sample(transform: QTransform, ratio: float, device, height: int, width: int
+                ) -> tuple[QPointF, list[np.ndarray], list[np.ndarray]]:
+        """Where the picture goes (logical pixels), and the image rows and columns each
+        of its pixels shows, per sample along that axis."""
         scale_x, scale_y = transform.m11() * ratio, transform.m22() * ratio
-        samples = min(MAX_SAMPLES, max(1, int(1.0 / min(abs(scale_x), abs(scale_y)))))
         left, columns = pixel_samples(scale_x, transform.dx() * ratio, width,
-                                      round(device.width() * ratio), samples)
+                                      round(device.width() * ratio), samples(scale_x))
         top, rows = pixel_samples(scale_y, transform.dy() * ratio, height,
-                                  round(device.height() * ratio), samples)
-        indices = [(row * width)[:, None] + column[None, :] for row in rows for column in columns]
-        return QPointF(left / ratio, top / ratio), indices
+                                  round(device.height() * ratio), samples(scale_y))
+        return QPointF(left / ratio, top / ratio), rows, columns
 
-    def _grey(self, indices: list[np.ndarray]) -> np.ndarray | None:
-        """The sampled pixels as 8-bit grey, scaled by the levels as ImageItem scales
-        them (``(value - low) * 255 / (high - low)``, clipped, then truncated); None
-        where a sample is NaN."""
-        flat = self.image.reshape(-1)
-        values = flat.take(indices[0]).astype(np.float32)  # (a copy, whatever the dtype)
-        for index in indices[1:]:
-            values += flat.take(index)
-        if len(indices) > 1:
-            values /= len(indices)
-        if values.dtype.kind == "f" and np.isnan(values.min()):
+    def _grey(self, rows: list[np.ndarray], columns: list[np.ndarray]) -> np.ndarray | None:
+        """The screen's pixels as 8-bit grey: the image at the samples (their mean, where
+        a pixel has several: rows first, then columns), scaled by the levels as ImageItem
+        scales them (``(value - low) * 255 / (high - low)``, clipped, then truncated);
+        None where a value is NaN."""
+        image = self.image
+        picked = image.take(rows[0], axis=0).astype(np.float32, copy=False)  # (a copy)
+        for row in rows[1:]:
+            picked += image.take(row, axis=0)
+        values = picked.take(columns[0], axis=1)
+        for column in columns[1:]:
+            values += picked.take(column, axis=1)
+        if len(rows) * len(columns) > 1:
+            values /= len(rows) * len(columns)
+        if np.isnan(values.min()):
             return None
         low, high = (float(level) for level in self.levels)
         values -= low
         values *= 255.0 / (high - low if high != low else 1.0)
         np.clip(values, 0.0, 255.0, out=values)
-        return values.astype(np.uint8)
+        return values.astype(np.uint8, order="C")  # (the QImage reads rows in order)
+
+
+def samples(scale: float) -> int:
+    """Samples to average per screen pixel along an axis where an image pixel covers
+    ``scale`` screen pixels: as many as pyqtgraph's auto-downsampling averages (one
+    above half size), at most MAX_SAMPLES."""
+    return min(MAX_SAMPLES, max(1, int(1.0 / abs(scale))))
