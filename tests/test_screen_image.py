@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pyqtgraph as pg
 import pytest
@@ -212,3 +216,16 @@ def test_a_failure_of_the_screen_path_falls_back_to_imageitem(qtbot, canvases, m
     grey_pixels(ours)
     monkeypatch.undo()
     ours.image.screen_error = None  # (the fixture checks that nothing else failed)
+
+
+@pytest.mark.skipif(bool(os.environ.get("QT_SCALE_FACTOR")), reason="already scaled")
+@pytest.mark.parametrize("factor", ["2", "1.5"])
+def test_the_same_pictures_on_a_scaled_screen(factor):
+    """HiDPI screens and projectors at 150% or 200%: the checks above, in a Qt application
+    scaled by ``factor`` (a fresh process: the scale is fixed when Qt starts)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+        env={**os.environ, "QT_SCALE_FACTOR": factor, "QT_QPA_PLATFORM": "offscreen"},
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout and "skipped" in result.stdout
