@@ -104,9 +104,9 @@ def main() -> None:
     # The mosaic's own path: tiles, then the conversion to 8-bit grey of the pixels the
     # screen shows and the paint, in a view the size of the window's, then in a small one
     # (a narrow dock, the A/B window), where each screen pixel averages several.  Side by
-    # side in alternating rounds: the same view drawing through pyqtgraph's own ImageItem
-    # (the whole image to 8-bit, then scaled by Qt; averaged down in the small view), as
-    # the window did before ScreenImageItem.
+    # side in interleaved rounds, each first in turn: the same view drawing through
+    # pyqtgraph's own ImageItem (the whole image to 8-bit, then scaled by Qt; averaged
+    # down in the small view), as the window did before ScreenImageItem.
     weights, shape = trained.encoder_weights, trained.image_shape
     canvases = {"ScreenImageItem": MosaicTab("encoder"),
                 "pyqtgraph ImageItem": MosaicTab("encoder")}
@@ -126,8 +126,9 @@ def main() -> None:
             canvas.resize(*size)
             canvas.show()
         app.processEvents()
-        for _ in range(args.rounds):
-            for name, canvas in canvases.items():
+        for round_ in range(args.rounds):
+            order = list(canvases.items())
+            for name, canvas in order[::-1] if round_ % 2 else order:  # (each first in turn)
                 rounds[name].append(statistics.median(
                     cpu_ms(lambda canvas=canvas: show(canvas)) for _ in range(20)))
         ours, theirs = (statistics.median(rounds[name]) for name in canvases)
