@@ -60,6 +60,16 @@ def canvases(qtbot):
     del holders
 
 
+@pytest.fixture
+def conversions(monkeypatch) -> list[int]:
+    """One entry for every time a ScreenImageItem converts pixels to grey."""
+    calls: list[int] = []
+    convert = ScreenImageItem._grey
+    monkeypatch.setattr(ScreenImageItem, "_grey",
+                        lambda item, *samples: calls.append(1) or convert(item, *samples))
+    return calls
+
+
 def drawn_by_screen_path(canvas: ImageCanvas) -> bool:
     """Whether the last paint of ``canvas`` went through ScreenImageItem's own picture."""
     picture = getattr(canvas.image, "_picture", None)
@@ -229,12 +239,8 @@ def test_without_auto_downsampling_one_sample_a_pixel(qtbot, canvases):
 
 
 def test_a_new_image_or_levels_redraws_and_a_repaint_alone_reuses(qtbot, canvases,
-                                                                  monkeypatch):
+                                                                  conversions):
     ours, _ = canvases
-    conversions = []
-    convert = ScreenImageItem._grey
-    monkeypatch.setattr(ScreenImageItem, "_grey",
-                        lambda item, *samples: conversions.append(1) or convert(item, *samples))
     image = mosaic_like(100, 100)
     first = show(qtbot, ours, image, (300, 300))
     assert len(conversions) == 1
@@ -253,12 +259,8 @@ def test_a_new_image_or_levels_redraws_and_a_repaint_alone_reuses(qtbot, canvase
     assert len(conversions) == 5
 
 
-def test_nans_and_colour_tables_are_left_to_imageitem(qtbot, canvases, monkeypatch):
+def test_nans_and_colour_tables_are_left_to_imageitem(qtbot, canvases, conversions):
     ours, reference = canvases
-    conversions = []
-    convert = ScreenImageItem._grey
-    monkeypatch.setattr(ScreenImageItem, "_grey",
-                        lambda item, *samples: conversions.append(1) or convert(item, *samples))
     image = mosaic_like(100, 100)
     image[40:60, 40:60] = np.nan
     mine = show(qtbot, ours, image, (300, 300), screen_path=False)
@@ -272,7 +274,7 @@ def test_nans_and_colour_tables_are_left_to_imageitem(qtbot, canvases, monkeypat
     assert not pixels.isGrayscale()
 
 
-def test_images_rendered_elsewhere(qtbot, canvases, tmp_path, monkeypatch):
+def test_images_rendered_elsewhere(qtbot, canvases, tmp_path, conversions):
     """A widget rendered into a 2x image gets what ImageItem would draw there; an SVG
     export gets the image whole from ImageItem (vector output, the image embedded as it
     is); and save() writes the image as ImageItem would."""
@@ -291,11 +293,8 @@ def test_images_rendered_elsewhere(qtbot, canvases, tmp_path, monkeypatch):
     # (at 2x the 581-pixel image shows at 680 pixels: every image pixel, none doubled)
     assert (np.diff(rendered[0], axis=1) == 0).mean() < 0.3
 
-    conversions = []
-    convert = ScreenImageItem._grey
-    monkeypatch.setattr(ScreenImageItem, "_grey",
-                        lambda item, *samples: conversions.append(1) or convert(item, *samples))
     ours.image._picture = None
+    conversions.clear()
     generator = QSvgGenerator()
     generator.setFileName(str(tmp_path / "canvas.svg"))
     generator.setSize(ours.size())
