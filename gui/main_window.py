@@ -71,6 +71,10 @@ STATUS_TEXT = "#202020"
 #: Panels that refresh at most PLOT_MAX_HZ while training runs (see MainWindow.paint).
 THROTTLED_PANELS = ("LossPanel", "RhoPanel", "PenaltyCurvePanel", "ReconstructionPanel")
 PLOT_MAX_HZ = 2.0
+#: While training runs, the numbers people read (the status bar's, and the summary in the
+#: toolbar) change at most this often: ten new numbers a second are a blur, and each new
+#: text costs its label a repaint (about 1 ms a frame for all of them).
+TEXT_MAX_HZ = 4.0
 #: While training runs, at most this many snapshots a second are offered to the timeline
 #: (each new frame costs a few milliseconds of packing on the GUI thread).
 TIMELINE_MAX_HZ = 2.0
@@ -133,6 +137,7 @@ class MainWindow(QMainWindow):
         self.inspector: UnitInspector | None = None
         self._resync_controls = False
         self._panel_painted_at: dict[str, float] = {}
+        self._text_painted_at = 0.0  # when the status text and the summary last changed
         #: The run so far, replayable with the timeline bar; None below means live.
         self.timeline = Timeline()
         self._replay_step: int | None = None  # the step shown from the timeline; None: live
@@ -906,8 +911,9 @@ class MainWindow(QMainWindow):
         read fine at a few frames a second, while the weight mosaic follows every frame.
         Spreading them over frames (at most one a frame at the CPU's 10 Hz, each at
         PLOT_MAX_HZ or less) keeps each frame short, so the event loop stays
-        responsive.  A paused run's snapshots (after Step, Reset, a change) update
-        everything at once.
+        responsive.  The numbers in the status bar and the toolbar's summary change at
+        most TEXT_MAX_HZ.  A paused run's snapshots (after Pause, Step, Reset, a change)
+        update everything at once.
         """
         now = time.monotonic()
         throttle = self._state == "running" and record
@@ -925,7 +931,9 @@ class MainWindow(QMainWindow):
             self._panel_painted_at[name] = now
             self.panels[name].show_snapshot(snapshot)
         self._update_formulas(snapshot.config.penalty)
-        self._annotate(snapshot)
+        text_due = not throttle or now - self._text_painted_at >= 1.0 / TEXT_MAX_HZ
+        if text_due:
+            self._annotate(snapshot)
         if not record:
             self._painted = snapshot
             return
@@ -940,7 +948,9 @@ class MainWindow(QMainWindow):
         self._painted = snapshot
         self.latency_ms = (time.monotonic() - snapshot.taken_at) * 1000
         self.redraw_meter.tick()
-        self._update_status()
+        if text_due:
+            self._text_painted_at = now
+            self._update_status()
 
     def _record_unit_history(self, snapshot: Snapshot) -> None:
         """(a repeated step is ignored by the history itself)"""

@@ -322,6 +322,26 @@ def test_plots_refresh_at_a_bounded_rate_while_the_mosaic_follows_every_frame(wi
     assert calls["LossPanel"][-1] == calls["MosaicPanel"][-1]  # pausing shows everything
 
 
+def test_the_numbers_people_read_change_at_a_readable_rate(window, qtbot):
+    """At 20 frames a second the status bar's numbers and the toolbar's summary change at
+    most TEXT_MAX_HZ; the paused frame shows the step it stopped at."""
+    from gui.main_window import TEXT_MAX_HZ
+
+    texts = {"step": [], "annotation": []}
+    for name, label in (("step", window.status_labels["step"]), ("annotation", window.annotation)):
+        original = label.setText
+        label.setText = lambda *text, original=original, seen=texts[name]: (
+            seen.append(text[0]), original(*text))
+    frames = record_panel_updates(window, ("MosaicPanel",), lambda s: s.step)
+    train_for_two_seconds(window, qtbot, 20)
+    assert len(frames["MosaicPanel"]) > 2.5 * TEXT_MAX_HZ + 3  # more frames than texts
+    for seen in texts.values():
+        assert 2 <= len(seen) <= 2.5 * TEXT_MAX_HZ + 3
+    assert len(texts["step"]) < len(frames["MosaicPanel"]) / 2
+    assert window.status_labels["step"].text() == f"step {window._painted.step:,}"
+    assert window._painted.step == frames["MosaicPanel"][-1]
+
+
 def test_while_training_at_10_hz_at_most_one_plot_is_redrawn_per_frame(window, qtbot):
     """The plots take turns (each costs 6-12 ms to draw), so no frame draws two of them."""
     from gui.main_window import THROTTLED_PANELS
