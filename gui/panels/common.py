@@ -245,7 +245,7 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         # (400 tiles in a small dock) it averages pixels rather than skip them, so
         # borders and strokes do not alias into moire.
         self.image = ScreenImageItem(axisOrder="row-major")
-        self.image.setAutoDownsample(True)  # (the same, where ImageItem draws itself)
+        self.image.setAutoDownsample(True)  # (that averaging; ImageItem's too, where it draws)
         self.view_box.addItem(self.image)
         self._shape: tuple[int, int] | None = None
 
