@@ -21,13 +21,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gui.virtual_screen import SCREEN_FILE  # noqa: E402
 
 
 def launch() -> dict[str, float]:
     """One launch's phases, in seconds from the start of gui.app.main()."""
     env = dict(os.environ, RHOSCOPE_STARTUP_REPORT="1")
     if not env.get("DISPLAY"):
-        env["QT_QPA_PLATFORM"] = "offscreen"
+        env["QT_QPA_PLATFORM"] = f"offscreen:configfile={SCREEN_FILE}"
     with tempfile.TemporaryDirectory() as folder:
         result = subprocess.run(
             [sys.executable, "main.py", "--settings", str(Path(folder) / "s.ini")],

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSpinBox,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -57,6 +58,7 @@ from gui.panels.mosaic_panel import MosaicPanel
 from gui.panels.reconstruction_panel import ReconstructionPanel
 from gui.panels.rho_panel import RhoPanel
 from gui.presentation import FONT_SCALE, FontScaler, as_rich_text, font_scale, formula
+from gui.screen_fit import ScreenFit
 from gui.settings import SPEEDS, AppSettings
 from gui.timeline_bar import TimelineBar
 from gui.unit_history import UnitHistory
@@ -222,6 +224,27 @@ class MainWindow(QMainWindow):
                              Qt.Orientation.Vertical)
         self.resizeDocks([docks["MosaicPanel"], docks["ReconstructionPanel"]], [700, 160],
                          Qt.Orientation.Vertical)
+        # Tabs (Controls beside Weights on a small screen, or the user's own) on top,
+        # where the eye looks for them.
+        self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
+        self._default_layout = self.saveState()
+        self.screen_fit = ScreenFit(self, docks["MosaicPanel"], docks["controls"],
+                                    docks["LossPanel"])
+
+    def reset_layout(self) -> None:
+        """View > Reset layout: every dock back in its first place and share of the width
+        (tabbed on a screen too narrow for them side by side)."""
+        if self.presenting:
+            self.toggle_presentation()
+        self.restoreState(self._default_layout)
+        for dock in self.docks.values():
+            dock.show()
+        self._share_width(self.width())
+        self.screen_fit.fit()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.screen_fit.watch()  # (once: from the first show on)
 
     def _share_width(self, width: int) -> None:
         """The first layout's columns: controls, mosaic and the plots (whose headings
@@ -527,6 +550,7 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
+        view.addAction("Reset layout").triggered.connect(self.reset_layout)
         view.addSeparator()
         evaluate = view.addAction("Evaluate on the whole data set")
         evaluate.triggered.connect(lambda: self.worker.request_snapshot(full=True))

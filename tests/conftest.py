@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from gui.virtual_screen import use_virtual_desktop  # noqa: E402
+
+use_virtual_desktop()  # offscreen, on a 1920x1080 screen (Qt's own is 800x800)
 
 
 def mnist_folder() -> Path:

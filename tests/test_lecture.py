@@ -7,9 +7,11 @@ import csv
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QImage
 from test_window import SMALL, make_settings, open_window, press
+
+import gui.screen_fit
 
 
 @pytest.fixture
@@ -125,6 +127,116 @@ def test_the_window_fits_a_1280_by_720_projector(qtbot, tmp_path, preset, monkey
             assert hint.width() <= 1260 and hint.height() <= 720, (presenting, hint)
     finally:
         window.close()
+
+
+XGA = (1024, 768)  # the classic projector; also a 1280x800 laptop at 125% is 1024 wide
+
+
+def controls_tabbed(window) -> bool:
+    return window.docks["controls"] in window.tabifiedDockWidgets(window.docks["MosaicPanel"])
+
+
+@pytest.mark.parametrize("preset", ["kl-demo", "notes-l1"])
+def test_on_a_1024_pixel_projector_the_controls_become_a_tab(qtbot, tmp_path, preset,
+                                                              monkeypatch):
+    """Side by side the docks are wider than an XGA projector (the window ran off its
+    right edge); when the screen shrinks to it, Controls become a tab beside Weights, the
+    live picture in front, and the window fits. Reset layout follows the screen."""
+    window = open_window(qtbot, make_settings(tmp_path / "settings.ini"), preset=preset)
+    try:
+        assert not controls_tabbed(window)
+        assert window.minimumSizeHint().width() > XGA[0]  # (what needs fixing)
+        screen = window.screen()
+        monkeypatch.setattr(gui.screen_fit, "available_geometry", lambda _: QRect(0, 0, *XGA))
+        screen.availableGeometryChanged.emit(QRect(0, 0, *XGA))  # e.g. mirrored to XGA
+        qtbot.wait(50)
+        assert controls_tabbed(window)
+        # The live picture in front; Controls a click away, on their tab (a dock behind
+        # a tab stays "visible" to Qt, but nothing of it is on screen).
+        assert not window.docks["MosaicPanel"].visibleRegion().isEmpty()
+        assert window.docks["controls"].visibleRegion().isEmpty()
+        assert all(not dock.isHidden() for dock in window.docks.values())
+        hint = window.minimumSizeHint()
+        assert hint.width() + gui.screen_fit.FRAME_ALLOWANCE <= XGA[0], hint
+        assert hint.height() <= XGA[1] - 40, hint  # (a title bar; notes-l1's banner shown)
+        assert window.width() + gui.screen_fit.FRAME_ALLOWANCE <= XGA[0]
+        # The plots' column keeps more than half of the width.
+        qtbot.waitUntil(lambda: window.docks["LossPanel"].width() > 0.5 * window.width(),
+                        timeout=3000)
+
+        window.reset_layout()  # on the same projector: tabbed again
+        assert controls_tabbed(window)
+        monkeypatch.setattr(gui.screen_fit, "available_geometry",
+                            lambda _: QRect(0, 0, 1920, 1080))
+        window.windowHandle().screenChanged.emit(screen)  # back on the desktop
+        assert controls_tabbed(window)  # (a layout is never changed behind one's back)
+        window.reset_layout()
+        assert not controls_tabbed(window)
+        assert not window.docks["controls"].visibleRegion().isEmpty()
+    finally:
+        window.close()
+
+
+def test_a_wide_screen_or_presentation_mode_keeps_the_layout(window, qtbot, monkeypatch):
+    assert not window.screen_fit.fit()  # 1920 x 1080: everything side by side
+    window.toggle_presentation()
+    qtbot.wait(50)
+    monkeypatch.setattr(gui.screen_fit, "available_geometry", lambda _: QRect(0, 0, *XGA))
+    assert not window.screen_fit.fit()  # full screen, Controls hidden anyway
+    window.toggle_presentation()
+    qtbot.wait(50)
+    window.docks["controls"].setFloating(True)
+    assert not window.screen_fit.fit() and not controls_tabbed(window)
+
+
+def test_reset_layout_puts_every_dock_back(window, qtbot):
+    window.docks["controls"].setFloating(True)
+    window.docks["LossPanel"].close()
+    window.tabifyDockWidget(window.docks["RhoPanel"], window.docks["PenaltyCurvePanel"])
+    window.toggle_presentation()
+    qtbot.wait(50)
+    window.reset_layout()  # (leaves presentation mode first)
+    qtbot.wait(50)
+    assert not window.presenting and not window.docks["controls"].isFloating()
+    assert all(not dock.isHidden() for dock in window.docks.values())
+    assert not any(window.tabifiedDockWidgets(dock) for dock in window.docks.values())
+
+
+def test_the_window_opens_fitted_on_a_1024_by_768_screen(tmp_path):
+    """The real path: the app's first show on a screen that size (offscreen, configured)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    screen = tmp_path / "xga.json"
+    screen.write_text(json.dumps({"screens": [
+        {"name": "xga", "x": 0, "y": 0, "width": XGA[0], "height": XGA[1],
+         "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
+    script = f"""
+import sys
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from gui.main_window import MainWindow
+from gui.settings import AppSettings
+window = MainWindow(AppSettings(QSettings({str(tmp_path / "s.ini")!r},
+                                          QSettings.Format.IniFormat)), device="cpu")
+window.show()
+app.processEvents()
+docks = window.docks
+print(docks["controls"] in window.tabifiedDockWidgets(docks["MosaicPanel"]),
+      window.frameGeometry().width(), window.minimumSizeHint().width())
+window.close()
+"""
+    env = dict(os.environ, QT_QPA_PLATFORM=f"offscreen:configfile={screen}")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    tabbed, width, minimum = result.stdout.split()
+    assert tabbed == "True" and int(width) <= XGA[0] and int(minimum) <= XGA[0] - 16
 
 
 def test_the_first_layout_gives_the_plots_the_widest_column(window, qtbot):
