@@ -236,9 +236,7 @@ class MainWindow(QMainWindow):
         (tabbed on a screen too narrow for them side by side)."""
         if self.presenting:
             self.toggle_presentation()
-        self.restoreState(self._default_layout)
-        for dock in self.docks.values():
-            dock.show()
+        self.restoreState(self._default_layout)  # (closed docks shown, floating docked)
         self._share_width(self.width())
         self.screen_fit.fit()
 
@@ -369,8 +367,9 @@ class MainWindow(QMainWindow):
                 label.setVisible(formulas)
             if window_state & Qt.WindowState.WindowMaximized:
                 self.showMaximized()
-            # Once the layouts have shrunk back to the normal fonts (next event loop turn):
-            QTimer.singleShot(0, lambda: self.setGeometry(geometry))
+            # Once the layouts have shrunk back to the normal fonts (next event loop turn);
+            # then within the screen, which may have shrunk meanwhile (a projector).
+            QTimer.singleShot(0, lambda: (self.setGeometry(geometry), self.screen_fit.fit()))
         if self._painted is not None:
             self.paint(self._painted, record=False)
 

@@ -4,14 +4,20 @@ captions, live annotations and every export."""
 from __future__ import annotations
 
 import csv
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QImage
 from test_window import SMALL, make_settings, open_window, press
 
 import gui.screen_fit
+from gui.virtual_screen import platform_path
 
 
 @pytest.fixture
@@ -160,6 +166,7 @@ def test_on_a_1024_pixel_projector_the_controls_become_a_tab(qtbot, tmp_path, pr
         assert hint.width() + gui.screen_fit.FRAME_ALLOWANCE <= XGA[0], hint
         assert hint.height() <= XGA[1] - 40, hint  # (a title bar; notes-l1's banner shown)
         assert window.width() + gui.screen_fit.FRAME_ALLOWANCE <= XGA[0]
+        assert window.frameGeometry().bottom() < XGA[1]  # (it was 1015 high)
         # The plots' column keeps more than half of the width.
         qtbot.waitUntil(lambda: window.docks["LossPanel"].width() > 0.5 * window.width(),
                         timeout=3000)
@@ -182,9 +189,15 @@ def test_a_wide_screen_or_presentation_mode_keeps_the_layout(window, qtbot, monk
     window.toggle_presentation()
     qtbot.wait(50)
     monkeypatch.setattr(gui.screen_fit, "available_geometry", lambda _: QRect(0, 0, *XGA))
-    assert not window.screen_fit.fit()  # full screen, Controls hidden anyway
-    window.toggle_presentation()
-    qtbot.wait(50)
+    window.docks["controls"].show()  # (so only full screen keeps it from folding)
+    assert not window.screen_fit.fit() and window.isFullScreen()
+    window.toggle_presentation()  # ... and leaving it, on the smaller screen, folds it
+    qtbot.waitUntil(lambda: controls_tabbed(window), timeout=3000)
+    qtbot.waitUntil(lambda: window.frameGeometry().right() < XGA[0], timeout=3000)
+    window.reset_layout()
+    assert controls_tabbed(window)
+    monkeypatch.undo()
+    window.reset_layout()
     window.docks["controls"].setFloating(True)
     assert not window.screen_fit.fit() and not controls_tabbed(window)
 
@@ -204,13 +217,6 @@ def test_reset_layout_puts_every_dock_back(window, qtbot):
 
 def test_the_window_opens_fitted_on_a_1024_by_768_screen(tmp_path):
     """The real path: the app's first show on a screen that size (offscreen, configured)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
     screen = tmp_path / "xga.json"
     screen.write_text(json.dumps({"screens": [
         {"name": "xga", "x": 0, "y": 0, "width": XGA[0], "height": XGA[1],
@@ -227,16 +233,21 @@ window = MainWindow(AppSettings(QSettings({str(tmp_path / "s.ini")!r},
 window.show()
 app.processEvents()
 docks = window.docks
+outer = window.frameGeometry()
 print(docks["controls"] in window.tabifiedDockWidgets(docks["MosaicPanel"]),
-      window.frameGeometry().width(), window.minimumSizeHint().width())
+      outer.right(), outer.bottom(), window.minimumSizeHint().width())
 window.close()
 """
-    env = dict(os.environ, QT_QPA_PLATFORM=f"offscreen:configfile={screen}")
+    path = platform_path(screen, ROOT)
+    if path is None:
+        pytest.skip(f"Qt's platform argument cannot name {screen} (':' or ';' in it)")
+    env = dict(os.environ, QT_QPA_PLATFORM=f"offscreen:configfile={path}")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    tabbed, width, minimum = result.stdout.split()
-    assert tabbed == "True" and int(width) <= XGA[0] and int(minimum) <= XGA[0] - 16
+    tabbed, right, bottom, minimum = result.stdout.split()
+    assert tabbed == "True" and int(right) < XGA[0] and int(bottom) < XGA[1]
+    assert int(minimum) + gui.screen_fit.FRAME_ALLOWANCE <= XGA[0]
 
 
 def test_the_first_layout_gives_the_plots_the_widest_column(window, qtbot):

@@ -424,6 +424,9 @@ def test_rho_dead_and_saturated_units_are_coloured_apart_and_counted(qtbot, make
     np.testing.assert_array_equal(np.sort(panel.markers.data["x"]), [3, 7, 11, 20])
     assert "3 dead · 1 saturated" in panel.title_label.text()
     assert "3 dead" in panel.colour_key.text() and "1 saturated" in panel.colour_key.text()
+    panel.resize(330, panel.height())  # a narrow dock (a 1024-pixel projector)
+    qtbot.waitUntil(lambda: panel.title_label.shown_text() != panel.title_label.text())
+    assert panel.title_label.shown_text().endswith("3 dead · 1 saturated")
 
 
 def test_rho_sorting_orders_bars_and_clicks_report_the_true_unit(qtbot, make_snapshot):

@@ -623,7 +623,7 @@ def test_a_preset_with_a_bad_value_is_refused_by_the_same_schema():
                          ids=["Ctrl+C", "SIGTERM"])
 def test_a_signal_to_the_app_closes_it_cleanly_and_autosaves(tmp_path, signal_number):
     settings = tmp_path / "settings.ini"
-    env = dict(os.environ)  # (offscreen, as conftest set it)
+    env = dict(os.environ)  # (the platform conftest chose)
     process = subprocess.Popen(
         [sys.executable, "main.py", "--settings", str(settings), "--device", "cpu",
          "--start"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

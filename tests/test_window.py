@@ -443,7 +443,7 @@ def test_the_window_modules_load_without_torch():
     imports may load it."""
     script = ("import sys\nimport gui.app, gui.main_window, gui.comparison_window\n"
               "print(sorted({'torch'} & set(sys.modules)))")
-    env = dict(os.environ)  # (offscreen, as conftest set it)
+    env = dict(os.environ)  # (the platform conftest chose)
     result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -277,8 +277,11 @@ class RhoPanel(Panel):
             mean = format_number(float(values.mean()) if len(values) else 0.0)
             target = (f" (target ρ = {config.rho:g})" if config.penalty == "kl"
                       else " · no sparsity penalty")
-            self.title_label.setText(f"{measure} per unit · mean <b>{mean}</b>{target} · "
-                                 f"{dead} dead · {saturated} saturated")
+            counts = f"{dead} dead · {saturated} saturated"
+            # (shorter versions stand in where the dock is narrow: the counts stay)
+            self.title_label.setText(f"{measure} per unit · mean <b>{mean}</b>{target} · {counts}",
+                                     f"mean <b>{mean}</b>{target} · {counts}",
+                                     f"mean <b>{mean}</b> · {counts}")
             y_label = f"{RHO_HAT} (mean activation)" if bounded else "mean activation"
         self.detail.setVisible(config.penalty == "l1")
         self.colour_key.setText(" &nbsp; ".join((
