@@ -10,15 +10,17 @@ a ``core.comparison.ComparisonRun``); closing it stops that thread.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
+    QFrame,
     QGridLayout,
     QLabel,
     QMainWindow,
+    QScrollArea,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -82,6 +84,24 @@ class CompareDialog(QDialog):
         layout.addWidget(buttons)
 
 
+class FillingScrollArea(QScrollArea):
+    """Its content fills it, and scrolls only where the area is smaller than the
+    content's minimum size (QScrollArea's own resizing, ``widgetResizable``, made the two
+    columns 2,500 pixels tall, following a wrapped label's height for its width)."""
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        content = self.widget()
+        if content is None:
+            return
+        minimum = content.minimumSizeHint()
+        room = self.maximumViewportSize()  # (the viewport without scroll bars)
+        width = room.width()
+        if room.height() < minimum.height():
+            width -= self.verticalScrollBar().sizeHint().width()
+        content.resize(max(width, minimum.width()), max(room.height(), minimum.height()))
+
+
 class ComparisonWindow(QMainWindow):
     """Runs A and B side by side, trained in lockstep by one worker thread."""
 
@@ -113,12 +133,20 @@ class ComparisonWindow(QMainWindow):
             for side in ("A", "B"):
                 self.panels[side][row - 1].setMinimumHeight(height)
         self.side_titles = [grid.itemAtPosition(0, c).widget() for c in (0, 1)]
+        # The two columns need about 860 pixels of height: on a 720p or 1024x768
+        # projector they scroll rather than run off the screen's bottom edge.
+        columns = QWidget()
+        use_dark_palette(columns)
+        columns.setLayout(grid)
+        self.scroll = FillingScrollArea()
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(columns)
         central = QWidget()
         use_dark_palette(central)
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
         layout.addWidget(self.caption)
-        layout.addLayout(grid, 1)
+        layout.addWidget(self.scroll, 1)
         self.setCentralWidget(central)
         self._build_toolbar()
 

@@ -55,7 +55,8 @@ class UnitInspector(QDialog):
         self.setModal(False)
         self.setWindowTitle("Unit inspector")
         use_dark_palette(self)
-        self.resize(760, 720)
+        screen = self.screen().availableGeometry()  # (a 1024x768 projector: within it)
+        self.resize(min(760, int(screen.width() * 0.96)), min(720, int(screen.height() * 0.9)))
         self.history = history
         self._unit: int | None = None
         self._snapshot: Snapshot | None = None

@@ -130,3 +130,20 @@ def test_a_single_run_file_is_refused_by_the_comparison(window, qtbot, monkeypat
     qtbot.waitUntil(lambda: "not an A/B comparison" in comparison.banner.text, timeout=10000)
     press(comparison, Qt.Key.Key_S)  # both runs go on
     qtbot.waitUntil(lambda: comparison.snapshot.a.step == 1, timeout=10000)
+
+
+def test_on_a_small_projector_the_columns_scroll_instead_of_running_off(window, qtbot,
+                                                                         monkeypatch):
+    """The two columns need about 860 pixels of height; the window itself stays small
+    enough for a 1280x720 projector and scrolls, and on a desktop shows them whole."""
+    comparison = open_comparison(window, qtbot, monkeypatch)
+    columns = comparison.scroll.widget()
+    assert columns.minimumSizeHint().height() > 720 - 40  # (what needs the scrolling)
+    hint = comparison.minimumSizeHint()
+    assert hint.height() <= 720 - 40 and hint.width() <= 1024 - 16, hint
+    qtbot.waitUntil(lambda: comparison.scroll.verticalScrollBar().maximum() == 0,
+                    timeout=3000)  # 1920 x 1080: all of it, no scroll bar
+    comparison.resize(comparison.width(), 600)
+    qtbot.waitUntil(lambda: comparison.scroll.verticalScrollBar().maximum() > 0,
+                    timeout=3000)
+    comparison.close()

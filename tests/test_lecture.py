@@ -236,6 +236,10 @@ docks = window.docks
 outer = window.frameGeometry()
 print(docks["controls"] in window.tabifiedDockWidgets(docks["MosaicPanel"]),
       outer.right(), outer.bottom(), window.minimumSizeHint().width())
+while window._painted is None:
+    app.processEvents()
+window.inspect_unit(3)  # the unit inspector, within the screen too
+print(window.inspector.frameGeometry().height())
 window.close()
 """
     path = platform_path(screen, ROOT)
@@ -245,8 +249,9 @@ window.close()
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    tabbed, right, bottom, minimum = result.stdout.split()
+    tabbed, right, bottom, minimum, inspector_height = result.stdout.split()
     assert tabbed == "True" and int(right) < XGA[0] and int(bottom) < XGA[1]
+    assert int(inspector_height) <= XGA[1] - 60  # (room for a title bar and a task bar)
     assert int(minimum) + gui.screen_fit.FRAME_ALLOWANCE <= XGA[0]
 
 
