@@ -87,7 +87,7 @@ class CompareDialog(QDialog):
 class FillingScrollArea(QScrollArea):
     """Its content fills it, and scrolls only where the area is smaller than the
     content's minimum size (QScrollArea's own resizing, ``widgetResizable``, made the two
-    columns 2,500 pixels tall, following a wrapped label's height for its width)."""
+    columns 2,563 pixels tall in a 916-pixel area, so they always scrolled)."""
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
