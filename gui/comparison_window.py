@@ -9,9 +9,11 @@ a ``core.comparison.ComparisonRun``); closing it stops that thread.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -87,19 +89,53 @@ class CompareDialog(QDialog):
 class FillingScrollArea(QScrollArea):
     """Its content fills it, and scrolls only where the area is smaller than the
     content's minimum size (QScrollArea's own resizing, ``widgetResizable``, made the two
-    columns 2,563 pixels tall in a 916-pixel area, so they always scrolled)."""
+    columns 2,563 pixels tall in a 916-pixel area, so they always scrolled).
+
+    While it scrolls, the mouse wheel over a plot scrolls the columns (Ctrl + wheel
+    zooms the plot, as the wheel alone does where nothing scrolls).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._plot_viewports: list[QWidget] = []
+
+    def setWidget(self, widget: QWidget) -> None:
+        super().setWidget(widget)
+        widget.installEventFilter(self)  # (its minimum size may change: refit)
+        self._plot_viewports = [view.viewport()
+                                for view in widget.findChildren(pg.GraphicsView)]
+        for viewport in self._plot_viewports:
+            viewport.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest and watched is self.widget():
+            self._fit()
+        elif (event.type() == QEvent.Type.Wheel and watched in self._plot_viewports
+              and self.verticalScrollBar().isVisible()
+              and not event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+            QApplication.sendEvent(self.verticalScrollBar(), event)
+            return True
+        return super().eventFilter(watched, event)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
         content = self.widget()
         if content is None:
             return
         minimum = content.minimumSizeHint()
         room = self.maximumViewportSize()  # (the viewport without scroll bars)
-        width = room.width()
-        if room.height() < minimum.height():
+        width, height = room.width(), room.height()
+        tall = height < minimum.height()
+        if tall:
             width -= self.verticalScrollBar().sizeHint().width()
-        content.resize(max(width, minimum.width()), max(room.height(), minimum.height()))
+        if width < minimum.width():  # a horizontal bar, which may make it tall too
+            height -= self.horizontalScrollBar().sizeHint().height()
+            if not tall and height < minimum.height():
+                width -= self.verticalScrollBar().sizeHint().width()
+        content.resize(max(width, minimum.width()), max(height, minimum.height()))
 
 
 class ComparisonWindow(QMainWindow):
@@ -133,8 +169,8 @@ class ComparisonWindow(QMainWindow):
             for side in ("A", "B"):
                 self.panels[side][row - 1].setMinimumHeight(height)
         self.side_titles = [grid.itemAtPosition(0, c).widget() for c in (0, 1)]
-        # The two columns need about 860 pixels of height: on a 720p or 1024x768
-        # projector they scroll rather than run off the screen's bottom edge.
+        # The window needs about 860 pixels of height (the two columns about 800): on a
+        # 720p or 1024x768 projector the columns scroll rather than run off the screen.
         columns = QWidget()
         use_dark_palette(columns)
         columns.setLayout(grid)
@@ -162,8 +198,8 @@ class ComparisonWindow(QMainWindow):
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / redraw_hz))
         self.timer.timeout.connect(self._on_tick)
-        screen = self.screen().availableGeometry()
-        self.resize(min(1500, int(screen.width() * 0.96)), min(1000, int(screen.height() * 0.92)))
+        screen = self.screen().availableGeometry()  # (all but a frame's width of it)
+        self.resize(min(1500, screen.width() - 16), min(1000, int(screen.height() * 0.92)))
         self.worker.start()
         self.timer.start()
 

@@ -134,16 +134,43 @@ def test_a_single_run_file_is_refused_by_the_comparison(window, qtbot, monkeypat
 
 def test_on_a_small_projector_the_columns_scroll_instead_of_running_off(window, qtbot,
                                                                          monkeypatch):
-    """The two columns need about 860 pixels of height; the window itself stays small
-    enough for a 1280x720 projector and scrolls, and on a desktop shows them whole."""
+    """The window needs about 860 pixels of height (its columns about 800); it stays
+    small enough for a 1280x720 projector and scrolls, the wheel over a plot scrolling
+    too, and on a desktop shows the columns whole, filling it."""
     comparison = open_comparison(window, qtbot, monkeypatch)
-    columns = comparison.scroll.widget()
+    scroll, columns = comparison.scroll, comparison.scroll.widget()
+    bar = scroll.verticalScrollBar()
     assert columns.minimumSizeHint().height() > 720 - 40  # (what needs the scrolling)
     hint = comparison.minimumSizeHint()
     assert hint.height() <= 720 - 40 and hint.width() <= 1024 - 16, hint
-    qtbot.waitUntil(lambda: comparison.scroll.verticalScrollBar().maximum() == 0,
-                    timeout=3000)  # 1920 x 1080: all of it, no scroll bar
+    qtbot.waitUntil(lambda: bar.maximum() == 0, timeout=3000)  # 1920 x 1080: all of it
+    assert columns.size() == scroll.viewport().size()
+
     comparison.resize(comparison.width(), 600)
-    qtbot.waitUntil(lambda: comparison.scroll.verticalScrollBar().maximum() > 0,
-                    timeout=3000)
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.isVisible(), timeout=3000)
+    assert not scroll.horizontalScrollBar().isVisible()
+    plot = comparison.panels["A"][1].plot_widget  # the loss plot
+    x_range = plot.getPlotItem().viewRange()[0]
+    wheel(plot.viewport(), Qt.KeyboardModifier.NoModifier)
+    assert bar.value() > 0 and plot.getPlotItem().viewRange()[0] == x_range
+    wheel(plot.viewport(), Qt.KeyboardModifier.ControlModifier)  # Ctrl: the plot zooms
+    qtbot.waitUntil(lambda: plot.getPlotItem().viewRange()[0] != x_range, timeout=3000)
+
+    # A taller minimum (a panel's) makes the columns taller, the window unchanged.
+    before = columns.height()
+    comparison.panels["A"][0].setMinimumHeight(600)
+    qtbot.waitUntil(lambda: columns.height() >= before + 200, timeout=3000)
     comparison.close()
+
+
+def wheel(widget, modifiers) -> None:
+    """One notch of the mouse wheel, down, at the widget's centre."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(centre, QPointF(widget.mapToGlobal(centre.toPoint())), QPoint(0, 0),
+                        QPoint(0, -120), Qt.MouseButton.NoButton, modifiers,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)

@@ -223,6 +223,7 @@ def test_the_window_opens_fitted_on_a_1024_by_768_screen(tmp_path):
          "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
     script = f"""
 import sys
+import time
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
@@ -236,10 +237,13 @@ docks = window.docks
 outer = window.frameGeometry()
 print(docks["controls"] in window.tabifiedDockWidgets(docks["MosaicPanel"]),
       outer.right(), outer.bottom(), window.minimumSizeHint().width())
-while window._painted is None:
+deadline = time.monotonic() + 60
+while window._painted is None and time.monotonic() < deadline:
     app.processEvents()
+    time.sleep(0.01)
 window.inspect_unit(3)  # the unit inspector, within the screen too
-print(window.inspector.frameGeometry().height())
+inspector = window.inspector.frameGeometry()
+print(inspector.height(), inspector.bottom())
 window.close()
 """
     path = platform_path(screen, ROOT)
@@ -249,9 +253,10 @@ window.close()
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    tabbed, right, bottom, minimum, inspector_height = result.stdout.split()
+    tabbed, right, bottom, minimum, inspector_height, inspector_bottom = result.stdout.split()
     assert tabbed == "True" and int(right) < XGA[0] and int(bottom) < XGA[1]
     assert int(inspector_height) <= XGA[1] - 60  # (room for a title bar and a task bar)
+    assert int(inspector_bottom) < XGA[1]
     assert int(minimum) + gui.screen_fit.FRAME_ALLOWANCE <= XGA[0]
 
 
