@@ -36,6 +36,7 @@ from gui.panels.kl_panel import PenaltyCurvePanel
 from gui.panels.loss_panel import LossPanel
 from gui.panels.mosaic_panel import MosaicPanel
 from gui.panels.rho_panel import RhoPanel
+from gui.screen_fit import FRAME_ALLOWANCE
 from gui.worker import TrainingWorker
 
 #: The comparisons a lecture reaches for: (label, changes to A, changes to B).
@@ -199,7 +200,8 @@ class ComparisonWindow(QMainWindow):
         self.timer.setInterval(round(1000 / redraw_hz))
         self.timer.timeout.connect(self._on_tick)
         screen = self.screen().availableGeometry()  # (all but a frame's width of it)
-        self.resize(min(1500, screen.width() - 16), min(1000, int(screen.height() * 0.92)))
+        self.resize(min(1500, screen.width() - FRAME_ALLOWANCE),
+                    min(1000, int(screen.height() * 0.92)))
         self.worker.start()
         self.timer.start()
 
