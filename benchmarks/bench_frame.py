@@ -11,7 +11,8 @@ running window does (the mosaic every frame, the plots taking turns), each frame
 into setting the new data (``MainWindow.paint``) and Qt's repaint.
 
 Then the weight mosaic's own path (tiling 400 units, turning the pixels the screen shows
-into 8-bit grey, the paint) in a view the size of the window's and in a small one.
+into 8-bit grey, the paint) in a 340x540 view (the window's mosaic in the layout the
+earlier runs drew; 482 pixels wide in a user's 1600x900 window) and in a small one.
 Offscreen unless $DISPLAY is set.
 """
 

@@ -2,8 +2,8 @@
 
 pyqtgraph's ImageItem turns its whole image into an 8-bit QImage at every new image, and
 Qt then scales that QImage into the view.  The weight mosaic (581x581 pixels for 400 MNIST
-units) changes at every frame and usually shows smaller than it is (about 340x340 in the
-window), so most of that conversion is thrown away; where the view is less than half the
+units) changes at every frame and usually shows smaller than it is (about 480x480 in a
+1600x900 window), so much of that conversion is thrown away; where the view is less than half the
 image's size, pyqtgraph first averages the whole image down.  This item looks up, once
 per view size, which image rows and columns the screen's own pixels show (the one under
 each pixel's centre, as Qt's non-smooth scaling picks it), gathers those pixels, converts
