@@ -5,8 +5,10 @@
 
 In one process, alternating rounds: a headless trainer stepping in the main thread (the
 window idle and paused), then the window's own worker training with every panel drawing at
-the default redraw rate while the main thread runs Qt's event loop, as the app does.
-Reports the ratio of samples/s (target >= 85%), the redraw rate achieved, how old a
+the default redraw rate while the main thread runs Qt's event loop, as the app does; one
+more headless stretch ends the run, so each window stretch is compared with the mean of the
+headless stretches before and after it (a drift of the shared machine's speed cancels).
+Reports the median of those ratios of samples/s (target >= 85%), the redraw rate achieved, how old a
 snapshot is when painted (target < 150 ms) and the CPU each thread used meanwhile.
 After each timed stretch, with training still running, a 10 ms timer measures the event
 loop's lateness (target p99 < 50 ms; kept out of the timed stretch, as its hundred
@@ -86,7 +88,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--preset", default="kl-demo")
     parser.add_argument("--redraw", type=int, default=None,
-                        help="redraw rate in Hz (default: the window's own default)")
+                        help="redraw rate in Hz, 0 for Auto (default: the window's own "
+                             "default, Auto)")
+    parser.add_argument("--no-redraw", action="store_true",
+                        help="the window trains but never redraws (its timer stopped): "
+                             "what the worker thread costs without painting, and the "
+                             "method's noise floor")
     parser.add_argument("--quick", action="store_true",
                         help="one short round that only proves the script works (CI)")
     args = parser.parse_args()
@@ -108,6 +115,8 @@ def main() -> None:
         window.redraw_spin.setValue(args.redraw)
     while window._painted is None:
         spin(app, 0.05)
+    if args.no_redraw:
+        window.redraw_timer.timeout.disconnect()
     config = window.controls.applied
     headless = Trainer(config, load_for_config(config), "cpu")
     for _ in range(20):
@@ -141,11 +150,14 @@ def main() -> None:
     gui_share: list[float] = []  # CPU of the GUI (main) thread, in cores
     other_share: list[float] = []  # CPU of every other thread (training, its workers)
     print(f"preset {args.preset}: {config.hidden_units} units, batch {config.batch_size}, "
-          f"{config.optimizer}; redraw {window.redraw_spin.value()} Hz, "
+          f"{config.optimizer}; redraw "
+          f"{'off' if args.no_redraw else window.redraw_spin.text()}, "
           f"{'X11' if os.environ.get('DISPLAY') else 'offscreen'}")
     for round_ in range(args.rounds):
         headless_rates.append(headless_round(headless, args.seconds))
         trainer = window.worker.loop.trainer
+        if window.auto_redraw:  # (not what the lateness probe below cost, 100 wake-ups/s)
+            window.pacer.forget()
         window.toggle_training()
         run_event_loop(1.0)  # settle
         samples, started = trainer.samples_seen, time.perf_counter()
@@ -172,12 +184,17 @@ def main() -> None:
         pause_ms.append((stopped_at[0] - clicked) * 1000)
         spin(app, 0.5)
         print(f"round {round_ + 1}: headless {headless_rates[-1]:,.0f} samples/s, window "
-              f"{gui_rates[-1]:,.0f} samples/s ({gui_rates[-1] / headless_rates[-1]:.0%}), "
-              f"redraw {redraw_rates[-1]:.1f} Hz, pause took {pause_ms[-1]:.0f} ms")
+              f"{gui_rates[-1]:,.0f} samples/s, redraw {redraw_rates[-1]:.1f} Hz, "
+              f"pause took {pause_ms[-1]:.0f} ms")
+    headless_rates.append(headless_round(headless, args.seconds))
+    print(f"last headless stretch: {headless_rates[-1]:,.0f} samples/s")
     window.close()
 
-    # The median of the rounds' ratios: each round times both side by side.
-    ratios = [g / h for g, h in zip(gui_rates, headless_rates, strict=True)]
+    # The median of the rounds' ratios: each window stretch against the mean of the
+    # headless stretches either side of it, timed in the same minute.
+    ratios = [g / ((before + after) / 2) for g, before, after
+              in zip(gui_rates, headless_rates, headless_rates[1:], strict=False)]
+    print("window / headless by round: " + ", ".join(f"{r:.0%}" for r in ratios))
     ratio = statistics.median(ratios)
     spread = ""
     if len(ratios) > 1:
@@ -193,8 +210,9 @@ def main() -> None:
         print(f"CPU while the window trains: GUI thread {statistics.median(gui_share):.0%} "
               f"of a core, the other threads {statistics.median(other_share):.0%} "
               f"(of {os.cpu_count()} cores)")
-    print(f"snapshot age when painted: median {statistics.median(latencies):.0f} ms, "
-          f"max {max(latencies):.0f} ms (target < 150 ms)")
+    if latencies:
+        print(f"snapshot age when painted: median {statistics.median(latencies):.0f} ms, "
+              f"max {max(latencies):.0f} ms (target < 150 ms)")
     print(f"event loop lateness: p99 {p99:.0f} ms (target < 50 ms)")
     print(f"Pause takes effect in: max {max(pause_ms):.0f} ms (target < 100 ms)")
 

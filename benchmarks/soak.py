@@ -74,6 +74,9 @@ def soak(seconds: float, every: float = 10.0, preset: str = "kl-demo") -> list[S
     configure_pyqtgraph()
     store = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
     window = MainWindow(AppSettings(store), device="cpu", preset=preset)
+    # A fixed 10 Hz, the most the CPU's Auto draws: the most snapshots to hold and let go
+    # (and this loop's polling would lower Auto's rate).
+    window.set_redraw_rate(10, remember=False)
     window.show()
     while window._painted is None:
         app.processEvents()

@@ -58,6 +58,7 @@ from gui.panels.mosaic_panel import MosaicPanel
 from gui.panels.reconstruction_panel import ReconstructionPanel
 from gui.panels.rho_panel import RhoPanel
 from gui.presentation import FONT_SCALE, FontScaler, as_rich_text, font_scale, formula
+from gui.redraw_pacer import GUI_CPU_BUDGET, RedrawPacer
 from gui.screen_fit import ScreenFit
 from gui.settings import SPEEDS, AppSettings
 from gui.timeline_bar import TimelineBar
@@ -68,11 +69,18 @@ from gui.worker import TrainingWorker
 if TYPE_CHECKING:
     from core.trainer import Trainer
 
+#: The Redraw box's Auto redraws this often on each device, less often where a redraw costs
+#: the window more than its budget of a core (gui/redraw_pacer.py).
 DEFAULT_REDRAW_HZ = {"cpu": 10, "cuda": 30, "mps": 30}
+#: Auto measures the window's CPU per frame over about this many seconds at a time.
+PACE_PERIOD_S = 1.0
 STATUS_TEXT = "#202020"
 #: Panels that refresh at most PLOT_MAX_HZ while training runs (see MainWindow.paint).
 THROTTLED_PANELS = ("LossPanel", "RhoPanel", "PenaltyCurvePanel", "ReconstructionPanel")
 PLOT_MAX_HZ = 2.0
+#: ... and at most every this many frames, so that a frame costs about the same at any
+#: rate up to 10 Hz and Auto's slower rate spares the plots' cost too.
+PLOT_EVERY_FRAMES = 5
 #: While training runs, the numbers people read (the status bar's, and the summary in the
 #: toolbar) change at most this often: ten new numbers a second are a blur, and each new
 #: text costs its label a repaint (about 1 ms a frame for all of them).
@@ -134,6 +142,12 @@ class MainWindow(QMainWindow):
         self._painted: Snapshot | None = None  # the newest one on screen
         self._state = "starting"
         self.redraw_meter = RateMeter()
+        self.pacer = RedrawPacer(DEFAULT_REDRAW_HZ["cpu"])
+        self.auto_redraw = True  # the Redraw box's Auto (otherwise its fixed rate)
+        self._frames_painted = 0
+        #: (monotonic time, the GUI thread's CPU seconds, frames painted) when Auto last
+        #: measured; None: not measuring (training paused).
+        self._pace_mark: tuple[float, float, int] | None = None
         self.latency_ms = 0.0
         self.unit_history = UnitHistory()
         self.inspector: UnitInspector | None = None
@@ -173,7 +187,7 @@ class MainWindow(QMainWindow):
 
         self.redraw_timer = QTimer(self)
         self.redraw_timer.timeout.connect(self._on_redraw_tick)
-        self.set_redraw_rate(settings.redraw_hz or DEFAULT_REDRAW_HZ["cpu"], remember=False)
+        self.set_redraw_rate(settings.redraw_hz, remember=False)
         self.speed_combo.setCurrentIndex(settings.speed_index)
         self._on_speed(settings.speed_index)
 
@@ -395,7 +409,7 @@ class MainWindow(QMainWindow):
             self.comparison.close()
         self.comparison = ComparisonWindow(
             config_a, config_b, self._device, self._data_path(config_a.dataset),
-            self.redraw_spin.value())
+            self.redraw_hz)
         self.comparison.closed.connect(self._comparison_closed)
         self.comparison.show()
         self.comparison.raise_()
@@ -466,10 +480,15 @@ class MainWindow(QMainWindow):
         bar.addWidget(QLabel("  Redraw "))
         self.redraw_spin = QSpinBox()
         self.redraw_spin.setObjectName("redraw_hz")
-        self.redraw_spin.setRange(1, 60)
+        self.redraw_spin.setRange(0, 60)
+        self.redraw_spin.setSpecialValueText("Auto")  # 0
         self.redraw_spin.setSuffix(" Hz")
-        self.redraw_spin.setToolTip("How often the panels are redrawn (and snapshots taken); "
-                                    "every redraw costs the trainer a little CPU")
+        cpu, gpu = DEFAULT_REDRAW_HZ["cpu"], DEFAULT_REDRAW_HZ["cuda"]
+        self.redraw_spin.setToolTip(
+            f"How often the panels are redrawn (and snapshots taken). Auto: {cpu} Hz on "
+            f"the CPU, {gpu} on a GPU, less often where a redraw costs the window more "
+            f"than {GUI_CPU_BUDGET:.0%} of a core: on a small machine training loses "
+            "about twice what the window spends")
         self.redraw_spin.valueChanged.connect(lambda hz: self.set_redraw_rate(hz))
         bar.addWidget(self.redraw_spin)
         bar.addSeparator()
@@ -559,7 +578,7 @@ class MainWindow(QMainWindow):
         # Fixed widths: numbers that change ten times a second must not relayout the bar.
         widest = {"state": "running", "device": "device cuda:0", "step": "step 00,000,000",
                   "epoch": "epoch 00000.00", "speed": "000,000 samples/s",
-                  "redraw": "redraw 00.0 Hz · 0000 ms behind"}
+                  "redraw": "redraw 00.0 Hz (auto) · 0000 ms behind"}
         point_size = self.font().pointSize()
         for name, sample in widest.items():
             label = LiveLabel(point_size=point_size, colour=STATUS_TEXT)
@@ -588,13 +607,9 @@ class MainWindow(QMainWindow):
         return self._data_dir
 
     def _learn_devices(self, snapshot: Snapshot) -> None:
-        """Once torch is loaded: offer the devices present, and redraw at the running
-        device's default rate unless the user chose one."""
+        """Once torch is loaded: offer the devices present."""
         self._devices = available_devices()
         self.controls.set_devices(self._devices, self._device)
-        if not self.settings.redraw_hz:
-            device_type = snapshot.device.split(":")[0]
-            self.set_redraw_rate(DEFAULT_REDRAW_HZ.get(device_type, 10), remember=False)
 
     def _fallback_to_digits(self, config: TrainConfig) -> tuple[TrainConfig, str]:
         """A data set that is not here: the built-in digits instead of failing."""
@@ -702,15 +717,28 @@ class MainWindow(QMainWindow):
         self.worker.call("top_inputs", top_inputs)
 
     def set_redraw_rate(self, hz: float, remember: bool = True) -> None:
-        """Redraws (and snapshots) per second; ``remember``: the user's choice, kept across
-        launches (otherwise the device's default applies)."""
-        hz = int(max(1, min(60, round(hz))))
+        """Redraws (and snapshots) per second, 1 to 60, or 0 for Auto (the pacer's rate);
+        ``remember``: the user's choice, kept across launches."""
+        hz = 0 if hz <= 0 else int(max(1, min(60, round(hz))))
+        self.auto_redraw = hz == 0
         self.redraw_spin.blockSignals(True)
         self.redraw_spin.setValue(hz)
         self.redraw_spin.blockSignals(False)
-        self.redraw_timer.setInterval(int(1000 / hz))
+        if self.auto_redraw:
+            self.pacer.forget()  # measure afresh, from the full rate
+        self._apply_redraw_rate()
         if remember:
             self.settings.redraw_hz = hz
+
+    @property
+    def redraw_hz(self) -> float:
+        """The rate the redraw timer runs at now."""
+        return self.pacer.hz if self.auto_redraw else float(self.redraw_spin.value())
+
+    def _apply_redraw_rate(self) -> None:
+        interval = round(1000 / self.redraw_hz)
+        if interval != self.redraw_timer.interval():  # (setting it restarts the timer)
+            self.redraw_timer.setInterval(interval)
 
     def _on_speed(self, index: int) -> None:
         self.worker.set_speed(SPEEDS[index][1])
@@ -831,6 +859,11 @@ class MainWindow(QMainWindow):
         delay between the trainer's step and the screen."""
         if self._snapshot is None:
             self._learn_devices(snapshot)
+        if self._snapshot is None or snapshot.device != self._snapshot.device:
+            device_type = snapshot.device.split(":")[0]
+            self.pacer.set_max_hz(DEFAULT_REDRAW_HZ.get(device_type, DEFAULT_REDRAW_HZ["cpu"]))
+            if self.auto_redraw:
+                self._apply_redraw_rate()
         self._snapshot = snapshot
         if snapshot.full is not None:
             full = snapshot.full
@@ -920,23 +953,39 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ painting
 
     def _on_redraw_tick(self) -> None:
-        if self._state == "running":
-            self.worker.request_frame()
+        if self._state != "running":
+            self._pace_mark = None  # a pause is not a redraw's cost
+            return
+        self.worker.request_frame()
+        if self.auto_redraw:
+            self._pace()
+
+    def _pace(self) -> None:
+        """Auto: about once a second, what the frames since cost this thread (painting,
+        Qt's own work, the user's clicks) sets the rate for the next."""
+        now, cpu = time.monotonic(), time.thread_time()
+        mark = self._pace_mark
+        if mark is not None and now - mark[0] < PACE_PERIOD_S:
+            return
+        if mark is not None:
+            self.pacer.observe(cpu - mark[1], self._frames_painted - mark[2])
+            self._apply_redraw_rate()
+        self._pace_mark = (now, cpu, self._frames_painted)
 
     def paint(self, snapshot: Snapshot, record: bool = True) -> None:
         """Update every visible panel from one snapshot (``record`` False: a frame of the
         timeline, or a redraw after a layout change: drawn whole, nothing recorded).
 
         While training runs, the plots (loss, bars, penalty curve) and the reconstructions
-        refresh at most PLOT_MAX_HZ, and they take turns, those that have waited longest
-        first: every repaint holds the interpreter lock that the training thread needs
-        between its kernels, a plot costs 6-12 ms to draw, and curves and reconstructions
-        read fine at a few frames a second, while the weight mosaic follows every frame.
-        Spreading them over frames (at most one a frame at the CPU's 10 Hz, each at
-        PLOT_MAX_HZ or less) keeps each frame short, so the event loop stays
-        responsive.  The numbers in the status bar and the toolbar's summary change at
-        most TEXT_MAX_HZ.  A paused run's snapshots (after Pause, Step, Reset, a change)
-        update everything at once.
+        refresh at most PLOT_MAX_HZ and every PLOT_EVERY_FRAMES frames, and they take
+        turns, those that have waited longest first: every repaint holds the interpreter
+        lock that the training thread needs between its kernels, a plot costs 6-12 ms to
+        draw, and curves and reconstructions read fine at a few frames a second, while the
+        weight mosaic follows every frame.  Spreading them over frames (at most one a
+        frame up to 10 Hz) keeps each frame short, so the event loop stays responsive.
+        The numbers in the status bar and the toolbar's summary change at most
+        TEXT_MAX_HZ.  A paused run's snapshots (after Pause, Step, Reset, a change) update
+        everything at once.
         """
         now = time.monotonic()
         throttle = self._state == "running" and record
@@ -945,9 +994,10 @@ class MainWindow(QMainWindow):
         if throttle:
             waiting = sorted((name for name in visible if name in THROTTLED_PANELS),
                              key=lambda name: self._panel_painted_at.get(name, 0.0))
-            per_frame = max(1, round(len(waiting) * PLOT_MAX_HZ / self.redraw_spin.value()))
+            plot_hz = min(PLOT_MAX_HZ, self.redraw_hz / PLOT_EVERY_FRAMES)
+            per_frame = max(1, round(len(waiting) * plot_hz / self.redraw_hz))
             plots_due = {name for name in waiting[:per_frame]
-                         if now - self._panel_painted_at.get(name, 0.0) >= 1.0 / PLOT_MAX_HZ}
+                         if now - self._panel_painted_at.get(name, 0.0) >= 1.0 / plot_hz}
         for name in visible:
             if throttle and name in THROTTLED_PANELS and name not in plots_due:
                 continue
@@ -971,6 +1021,7 @@ class MainWindow(QMainWindow):
         self._painted = snapshot
         self.latency_ms = (time.monotonic() - snapshot.taken_at) * 1000
         self.redraw_meter.tick()
+        self._frames_painted += 1
         if text_due:
             self._text_painted_at = now
             self._update_status()
@@ -1005,7 +1056,8 @@ class MainWindow(QMainWindow):
             labels["step"].setText(f"step {snapshot.step:,}")
             labels["epoch"].setText(f"epoch {snapshot.epoch:.2f}")
             labels["speed"].setText(f"{snapshot.samples_per_second:,.0f} samples/s")
-        labels["redraw"].setText(f"redraw {self.redraw_meter.rate:.1f} Hz · "
+        auto = " (auto)" if self.auto_redraw else ""
+        labels["redraw"].setText(f"redraw {self.redraw_meter.rate:.1f} Hz{auto} · "
                                  f"{self.latency_ms:.0f} ms behind")
 
     # ------------------------------------------------------------------ closing

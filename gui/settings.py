@@ -111,7 +111,7 @@ class AppSettings:
     @property
     def redraw_hz(self) -> float:
         value = self._read("view/redraw_hz", 0.0, float)
-        return value if 0 < value <= 60 else 0.0  # 0 = the device's default
+        return value if 0 < value <= 60 else 0.0  # 0 = Auto (gui/redraw_pacer.py)
 
     @redraw_hz.setter
     def redraw_hz(self, value: float) -> None:

@@ -182,6 +182,60 @@ def test_redraw_rate_sets_the_timer(window):
     assert window.settings.redraw_hz == 5
 
 
+def test_auto_is_the_first_launch_redraw_rate(qtbot, tmp_path):
+    settings = AppSettings(QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat))
+    win = open_window(qtbot, settings)
+    assert win.auto_redraw and win.redraw_spin.text() == "Auto"
+    assert win.redraw_timer.interval() == 100  # the CPU's 10 Hz until a frame is measured
+    win.redraw_spin.setValue(12)
+    assert not win.auto_redraw and win.redraw_timer.interval() == 83
+    win.redraw_spin.setValue(0)
+    assert win.auto_redraw and settings.redraw_hz == 0
+    win.close()
+
+
+def slow_down_the_mosaic(window, cpu_seconds: float) -> None:
+    """Every frame costs the GUI thread ``cpu_seconds`` more (busy, as painting is)."""
+    import time
+
+    panel = window.panels["MosaicPanel"]
+    original = panel.show_snapshot
+
+    def show_snapshot(snapshot):
+        end = time.thread_time() + cpu_seconds
+        while time.thread_time() < end:
+            pass
+        original(snapshot)
+
+    panel.show_snapshot = show_snapshot
+
+
+def test_auto_redraws_less_often_where_a_frame_costs_more_than_its_budget(window, qtbot):
+    from gui.redraw_pacer import GUI_CPU_BUDGET
+
+    slow_down_the_mosaic(window, 0.030)  # 30 ms a frame: 30% of a core at 10 Hz
+    window.redraw_spin.setValue(0)
+    assert window.redraw_timer.interval() == 100
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.redraw_timer.interval() >= 300, timeout=15000)
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "paused", timeout=5000)
+    # About the budget's worth of a core: 0.06 / (30 ms + the real frame) a second.
+    assert window.pacer.hz <= GUI_CPU_BUDGET / 0.030 + 0.01
+    assert "(auto)" in window.status_labels["redraw"].text()
+
+
+def test_a_chosen_rate_is_kept_however_dear_a_frame(window, qtbot):
+    slow_down_the_mosaic(window, 0.030)
+    window.redraw_spin.setValue(10)
+    press(window, Qt.Key.Key_Space)
+    qtbot.wait(2500)
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "paused", timeout=5000)
+    assert window.redraw_timer.interval() == 100
+    assert "(auto)" not in window.status_labels["redraw"].text()
+
+
 def test_a_worker_error_shows_a_banner_with_a_way_on(window, qtbot):
     def explode(trainer):
         raise RuntimeError("device vanished")
@@ -320,6 +374,20 @@ def test_plots_refresh_at_a_bounded_rate_while_the_mosaic_follows_every_frame(wi
     assert len(calls["MosaicPanel"]) >= len(calls["LossPanel"])
     assert len(calls["LossPanel"]) <= 2.5 * PLOT_MAX_HZ + 2
     assert calls["LossPanel"][-1] == calls["MosaicPanel"][-1]  # pausing shows everything
+
+
+def test_at_a_lower_rate_the_plots_slow_down_with_the_mosaic(window, qtbot):
+    """A plot refreshes at most every fifth frame, so a lower rate spares its cost too."""
+    calls = record_panel_updates(window, ("MosaicPanel", "LossPanel"), lambda s: s.step)
+    window.redraw_spin.setValue(5)
+    press(window, Qt.Key.Key_Space)
+    qtbot.wait(3000)
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.state == "paused", timeout=5000)
+    qtbot.wait(200)
+    # 1 Hz over 3 s, and the paused frame (at 2 Hz it would be about 7)
+    assert 2 <= len(calls["LossPanel"]) <= 4
+    assert len(calls["MosaicPanel"]) >= 8  # every frame (about 15)
 
 
 def test_the_numbers_people_read_change_at_a_readable_rate(window, qtbot):

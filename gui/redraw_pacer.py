@@ -1,0 +1,66 @@
+"""The Redraw box's Auto: redraw as often as the device's default rate, less often where a
+redraw costs the window more than a set share of one core.
+
+On a CPU run the window's thread shares the cores with training, and a redraw costs the
+trainer about twice the window's own CPU: the trainer's threads wait for each other at
+every product, so a core taken from one stalls both.  On the 2-core machine a redraw took
+about 8 ms of the window's thread in the layout a user sees (`benchmarks/bench_frame.py`),
+10-11% of a core at 10 Hz while training, which then ran at 76-90% of headless; Auto
+settles there at 5.3-5.5 Hz, 6% of a core, and training at 92-93% (`bench_gui.py`).
+The pacer measures what redraws really cost (the window's size, the panels shown,
+presentation mode and the machine all change it) and keeps it near the budget.
+
+Qt-free, so its arithmetic is tested without a window; the window feeds it the GUI
+thread's CPU time (``time.thread_time``) and the frames painted, about once a second.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: The share of one core the window's thread may spend while training runs.
+GUI_CPU_BUDGET = 0.07
+#: Auto never redraws less often than this: the panels still read as live.
+MIN_AUTO_HZ = 2.0
+#: Weight of the newest measurement in the running cost per frame (the rest: the past).
+SMOOTHING = 0.5
+
+
+class RedrawPacer:
+    """The redraw rate that keeps the window's CPU near ``budget`` of a core, at most
+    ``max_hz`` and at least ``min_hz``."""
+
+    def __init__(self, max_hz: float, budget: float = GUI_CPU_BUDGET,
+                 min_hz: float = MIN_AUTO_HZ) -> None:
+        if not 0 < budget <= 1:
+            raise ValueError(f"budget must be in (0, 1], got {budget}")
+        self.budget = budget
+        self.min_hz = min_hz
+        self.max_hz = max(max_hz, min_hz)
+        #: The running estimate of the window's CPU seconds per frame (None: none yet).
+        self.cost_per_frame: float | None = None
+
+    def set_max_hz(self, max_hz: float) -> None:
+        """A new ceiling (the running device's default rate)."""
+        self.max_hz = max(max_hz, self.min_hz)
+
+    def forget(self) -> None:
+        """Start measuring afresh (the layout changed, say): full rate until measured."""
+        self.cost_per_frame = None
+
+    def observe(self, cpu_seconds: float, frames: int) -> None:
+        """The window's thread spent ``cpu_seconds`` while ``frames`` were painted."""
+        if frames <= 0 or not math.isfinite(cpu_seconds) or cpu_seconds < 0:
+            return  # nothing painted (paused, or the worker busy): nothing learnt
+        cost = cpu_seconds / frames
+        if self.cost_per_frame is None:
+            self.cost_per_frame = cost
+        else:
+            self.cost_per_frame += SMOOTHING * (cost - self.cost_per_frame)
+
+    @property
+    def hz(self) -> float:
+        """Redraws a second: as many as the budget pays for, within the bounds."""
+        if not self.cost_per_frame:
+            return self.max_hz
+        return min(self.max_hz, max(self.min_hz, self.budget / self.cost_per_frame))

@@ -1,0 +1,63 @@
+"""The Redraw box's Auto: the rate that keeps the window's CPU within its budget."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gui.redraw_pacer import MIN_AUTO_HZ, SMOOTHING, RedrawPacer
+
+
+def test_full_rate_until_a_frame_is_measured():
+    pacer = RedrawPacer(10.0, budget=0.06)
+    assert pacer.hz == 10.0
+    pacer.observe(0.5, frames=0)  # paused: nothing painted, nothing learnt
+    assert pacer.hz == 10.0 and pacer.cost_per_frame is None
+
+
+def test_a_cheap_frame_keeps_the_ceiling():
+    pacer = RedrawPacer(10.0, budget=0.06)
+    pacer.observe(0.040, frames=10)  # 4 ms a frame: 4% of a core at 10 Hz
+    assert pacer.hz == 10.0
+
+
+def test_a_dear_frame_slows_the_rate_to_the_budget():
+    pacer = RedrawPacer(10.0, budget=0.06)
+    pacer.observe(0.080, frames=8)  # 10 ms a frame
+    assert pacer.hz == pytest.approx(6.0)  # 0.06 / 0.010: 6% of a core
+
+
+def test_never_below_the_floor_nor_above_the_ceiling():
+    pacer = RedrawPacer(30.0, budget=0.06)
+    pacer.observe(1.0, frames=2)  # half a second a frame
+    assert pacer.hz == MIN_AUTO_HZ
+    pacer.set_max_hz(1.0)  # a ceiling below the floor is raised to it
+    assert pacer.max_hz == MIN_AUTO_HZ
+
+
+def test_the_cost_is_smoothed_and_follows_a_change():
+    pacer = RedrawPacer(10.0, budget=0.06)
+    pacer.observe(0.010, frames=1)
+    pacer.observe(0.020, frames=1)
+    assert pacer.cost_per_frame == pytest.approx(0.010 + SMOOTHING * 0.010)
+    for _ in range(30):
+        pacer.observe(0.020, frames=1)
+    assert pacer.hz == pytest.approx(3.0, rel=1e-6)
+
+
+def test_forget_and_bad_samples():
+    pacer = RedrawPacer(10.0, budget=0.06)
+    pacer.observe(0.5, frames=5)
+    assert pacer.hz < 10.0
+    pacer.forget()
+    assert pacer.hz == 10.0
+    for cpu in (math.nan, math.inf, -1.0):
+        pacer.observe(cpu, frames=3)
+    assert pacer.cost_per_frame is None
+
+
+@pytest.mark.parametrize("budget", [0.0, -0.1, 1.5])
+def test_a_budget_outside_its_range_is_refused(budget):
+    with pytest.raises(ValueError, match=r"budget must be in \(0, 1\]"):
+        RedrawPacer(10.0, budget=budget)
