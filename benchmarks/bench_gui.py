@@ -1,7 +1,7 @@
 """What the window costs: training speed with the studio open against headless, side by side.
 
     python benchmarks/bench_gui.py [--seconds 4] [--rounds 8] [--preset kl-demo] [--redraw HZ]
-                                   [--quick]
+                                   [--no-redraw] [--quick]
 
 In one process, alternating rounds: a headless trainer stepping in the main thread (the
 window idle and paused), then the window's own worker training with every panel drawing at
@@ -193,7 +193,7 @@ def main() -> None:
     # The median of the rounds' ratios: each window stretch against the mean of the
     # headless stretches either side of it, timed in the same minute.
     ratios = [g / ((before + after) / 2) for g, before, after
-              in zip(gui_rates, headless_rates, headless_rates[1:], strict=False)]
+              in zip(gui_rates, headless_rates[:-1], headless_rates[1:], strict=True)]
     print("window / headless by round: " + ", ".join(f"{r:.0%}" for r in ratios))
     ratio = statistics.median(ratios)
     spread = ""

@@ -58,7 +58,7 @@ from gui.panels.mosaic_panel import MosaicPanel
 from gui.panels.reconstruction_panel import ReconstructionPanel
 from gui.panels.rho_panel import RhoPanel
 from gui.presentation import FONT_SCALE, FontScaler, as_rich_text, font_scale, formula
-from gui.redraw_pacer import GUI_CPU_BUDGET, RedrawPacer
+from gui.redraw_pacer import GUI_CPU_BUDGET, MIN_AUTO_HZ, RedrawPacer
 from gui.screen_fit import ScreenFit
 from gui.settings import SPEEDS, AppSettings
 from gui.timeline_bar import TimelineBar
@@ -69,8 +69,8 @@ from gui.worker import TrainingWorker
 if TYPE_CHECKING:
     from core.trainer import Trainer
 
-#: The Redraw box's Auto redraws this often on each device, less often where a redraw costs
-#: the window more than its budget of a core (gui/redraw_pacer.py).
+#: The Redraw box's Auto redraws this often on each device, on the CPU less often where
+#: that would take the window more than GUI_CPU_BUDGET of a core (gui/redraw_pacer.py).
 DEFAULT_REDRAW_HZ = {"cpu": 10, "cuda": 30, "mps": 30}
 #: Auto measures the window's CPU per frame over about this many seconds at a time.
 PACE_PERIOD_S = 1.0
@@ -78,9 +78,11 @@ STATUS_TEXT = "#202020"
 #: Panels that refresh at most PLOT_MAX_HZ while training runs (see MainWindow.paint).
 THROTTLED_PANELS = ("LossPanel", "RhoPanel", "PenaltyCurvePanel", "ReconstructionPanel")
 PLOT_MAX_HZ = 2.0
-#: ... and at most every this many frames, so that a frame costs about the same at any
-#: rate up to 10 Hz and Auto's slower rate spares the plots' cost too.
+#: ... and no more often than every PLOT_EVERY_FRAMES frames, unless that is less than
+#: PLOT_MIN_HZ: a frame then costs about the same at 5 to 10 Hz, and Auto's lower rate
+#: spares the plots' cost too, while a low chosen rate still shows a plot every second.
 PLOT_EVERY_FRAMES = 5
+PLOT_MIN_HZ = 1.0
 #: While training runs, the numbers people read (the status bar's, and the summary in the
 #: toolbar) change at most this often: ten new numbers a second are a blur, and each new
 #: text costs its label a repaint (about 1 ms a frame for all of them).
@@ -142,7 +144,7 @@ class MainWindow(QMainWindow):
         self._painted: Snapshot | None = None  # the newest one on screen
         self._state = "starting"
         self.redraw_meter = RateMeter()
-        self.pacer = RedrawPacer(DEFAULT_REDRAW_HZ["cpu"])
+        self.pacer = RedrawPacer(DEFAULT_REDRAW_HZ["cpu"], GUI_CPU_BUDGET)
         self.auto_redraw = True  # the Redraw box's Auto (otherwise its fixed rate)
         self._frames_painted = 0
         #: (monotonic time, the GUI thread's CPU seconds, frames painted) when Auto last
@@ -409,7 +411,7 @@ class MainWindow(QMainWindow):
             self.comparison.close()
         self.comparison = ComparisonWindow(
             config_a, config_b, self._device, self._data_path(config_a.dataset),
-            self.redraw_hz)
+            self.pacer.max_hz if self.auto_redraw else self.redraw_hz)
         self.comparison.closed.connect(self._comparison_closed)
         self.comparison.show()
         self.comparison.raise_()
@@ -485,10 +487,10 @@ class MainWindow(QMainWindow):
         self.redraw_spin.setSuffix(" Hz")
         cpu, gpu = DEFAULT_REDRAW_HZ["cpu"], DEFAULT_REDRAW_HZ["cuda"]
         self.redraw_spin.setToolTip(
-            f"How often the panels are redrawn (and snapshots taken). Auto: {cpu} Hz on "
-            f"the CPU, {gpu} on a GPU, less often where a redraw costs the window more "
-            f"than {GUI_CPU_BUDGET:.0%} of a core: on a small machine training loses "
-            "about twice what the window spends")
+            f"How often the panels are redrawn (and snapshots taken); 0 is Auto. Auto: "
+            f"on the CPU up to {cpu} Hz, less often where that would take the window more "
+            f"than {GUI_CPU_BUDGET:.0%} of a core (training loses about twice what the "
+            f"window spends), never below {MIN_AUTO_HZ:g} Hz; on a GPU {gpu} Hz")
         self.redraw_spin.valueChanged.connect(lambda hz: self.set_redraw_rate(hz))
         bar.addWidget(self.redraw_spin)
         bar.addSeparator()
@@ -606,7 +608,7 @@ class MainWindow(QMainWindow):
             return self._own_data.get(dataset) or None
         return self._data_dir
 
-    def _learn_devices(self, snapshot: Snapshot) -> None:
+    def _learn_devices(self) -> None:
         """Once torch is loaded: offer the devices present."""
         self._devices = available_devices()
         self.controls.set_devices(self._devices, self._device)
@@ -726,6 +728,7 @@ class MainWindow(QMainWindow):
         self.redraw_spin.blockSignals(False)
         if self.auto_redraw:
             self.pacer.forget()  # measure afresh, from the full rate
+            self._pace_mark = None
         self._apply_redraw_rate()
         if remember:
             self.settings.redraw_hz = hz
@@ -737,7 +740,9 @@ class MainWindow(QMainWindow):
 
     def _apply_redraw_rate(self) -> None:
         interval = round(1000 / self.redraw_hz)
-        if interval != self.redraw_timer.interval():  # (setting it restarts the timer)
+        # (setting it restarts the timer: Auto's changes under 5% are left alone)
+        if abs(interval - self.redraw_timer.interval()) > 0.05 * interval or (
+                not self.auto_redraw and interval != self.redraw_timer.interval()):
             self.redraw_timer.setInterval(interval)
 
     def _on_speed(self, index: int) -> None:
@@ -858,10 +863,11 @@ class MainWindow(QMainWindow):
         (or after a user's command), so this is the bounded redraw rate, with the least
         delay between the trainer's step and the screen."""
         if self._snapshot is None:
-            self._learn_devices(snapshot)
+            self._learn_devices()
         if self._snapshot is None or snapshot.device != self._snapshot.device:
             device_type = snapshot.device.split(":")[0]
-            self.pacer.set_max_hz(DEFAULT_REDRAW_HZ.get(device_type, DEFAULT_REDRAW_HZ["cpu"]))
+            self.pacer.configure(DEFAULT_REDRAW_HZ.get(device_type, DEFAULT_REDRAW_HZ["cpu"]),
+                                 GUI_CPU_BUDGET if device_type == "cpu" else None)
             if self.auto_redraw:
                 self._apply_redraw_rate()
         self._snapshot = snapshot
@@ -898,6 +904,8 @@ class MainWindow(QMainWindow):
     def _on_state(self, state: str) -> None:
         self._state = state
         running = state == "running"
+        if not running:
+            self._pace_mark = None  # a pause is not a redraw's cost
         self.start_action.setText("❚❚ Pause" if running else "▶ Start")
         self._update_status()
 
@@ -954,7 +962,6 @@ class MainWindow(QMainWindow):
 
     def _on_redraw_tick(self) -> None:
         if self._state != "running":
-            self._pace_mark = None  # a pause is not a redraw's cost
             return
         self.worker.request_frame()
         if self.auto_redraw:
@@ -977,12 +984,13 @@ class MainWindow(QMainWindow):
         timeline, or a redraw after a layout change: drawn whole, nothing recorded).
 
         While training runs, the plots (loss, bars, penalty curve) and the reconstructions
-        refresh at most PLOT_MAX_HZ and every PLOT_EVERY_FRAMES frames, and they take
-        turns, those that have waited longest first: every repaint holds the interpreter
-        lock that the training thread needs between its kernels, a plot costs 6-12 ms to
-        draw, and curves and reconstructions read fine at a few frames a second, while the
-        weight mosaic follows every frame.  Spreading them over frames (at most one a
-        frame up to 10 Hz) keeps each frame short, so the event loop stays responsive.
+        refresh at most PLOT_MAX_HZ, and at 5 to 10 Hz every PLOT_EVERY_FRAMES frames,
+        and they take turns, those that have waited longest first: every repaint holds
+        the interpreter lock that the training thread needs between its kernels, a plot
+        costs 6-12 ms to draw, and curves and reconstructions read fine at a few frames a
+        second, while the weight mosaic follows every frame.  Spreading them over frames
+        (at most one a frame up to 10 Hz) keeps each frame short, so the event loop stays
+        responsive.
         The numbers in the status bar and the toolbar's summary change at most
         TEXT_MAX_HZ.  A paused run's snapshots (after Pause, Step, Reset, a change) update
         everything at once.
@@ -994,10 +1002,13 @@ class MainWindow(QMainWindow):
         if throttle:
             waiting = sorted((name for name in visible if name in THROTTLED_PANELS),
                              key=lambda name: self._panel_painted_at.get(name, 0.0))
-            plot_hz = min(PLOT_MAX_HZ, self.redraw_hz / PLOT_EVERY_FRAMES)
-            per_frame = max(1, round(len(waiting) * plot_hz / self.redraw_hz))
+            hz = self.redraw_hz
+            plot_hz = min(PLOT_MAX_HZ, max(PLOT_MIN_HZ, hz / PLOT_EVERY_FRAMES))
+            per_frame = max(1, round(len(waiting) * plot_hz / hz))
+            # (half a frame's grace: a timer a little early must not cost a plot a frame)
+            due = 1.0 / plot_hz - 0.5 / hz
             plots_due = {name for name in waiting[:per_frame]
-                         if now - self._panel_painted_at.get(name, 0.0) >= 1.0 / plot_hz}
+                         if now - self._panel_painted_at.get(name, 0.0) >= due}
         for name in visible:
             if throttle and name in THROTTLED_PANELS and name not in plots_due:
                 continue

@@ -1,5 +1,5 @@
-"""The Redraw box's Auto: redraw as often as the device's default rate, less often where a
-redraw costs the window more than a set share of one core.
+"""The Redraw box's Auto on the CPU: redraw up to 10 times a second, less often where that
+would take the window's thread more than a set share of one core.
 
 On a CPU run the window's thread shares the cores with training, and a redraw costs the
 trainer about twice the window's own CPU: the trainer's threads wait for each other at
@@ -10,8 +10,10 @@ settles there at 5.3-5.5 Hz, 6% of a core, and training at 92-93% (`bench_gui.py
 The pacer measures what redraws really cost (the window's size, the panels shown,
 presentation mode and the machine all change it) and keeps it near the budget.
 
-Qt-free, so its arithmetic is tested without a window; the window feeds it the GUI
-thread's CPU time (``time.thread_time``) and the frames painted, about once a second.
+On a GPU the trainer leaves the cores free and Auto keeps its fixed 30 Hz (no budget:
+not measured there).  Qt-free, so its arithmetic is tested without a window; the window
+feeds it the GUI thread's CPU time (``time.thread_time``) and the frames painted, about
+once a second.
 """
 
 from __future__ import annotations
@@ -20,32 +22,36 @@ import math
 
 #: The share of one core the window's thread may spend while training runs.
 GUI_CPU_BUDGET = 0.07
-#: Auto never redraws less often than this: the panels still read as live.
-MIN_AUTO_HZ = 2.0
+#: Auto never redraws less often than this, whatever a frame costs: the picture must still
+#: read as live in a lecture (presentation mode on a 1920x1080 screen costs the 2-core
+#: machine about 22 ms a frame, which the budget alone would draw at 3 Hz).
+MIN_AUTO_HZ = 4.0
 #: Weight of the newest measurement in the running cost per frame (the rest: the past).
 SMOOTHING = 0.5
 
 
 class RedrawPacer:
-    """The redraw rate that keeps the window's CPU near ``budget`` of a core, at most
-    ``max_hz`` and at least ``min_hz``."""
+    """The redraw rate that keeps the window's CPU near ``budget`` of a core (None: no
+    budget, always ``max_hz``), at most ``max_hz`` and at least ``min_hz``."""
 
-    def __init__(self, max_hz: float, budget: float = GUI_CPU_BUDGET,
+    def __init__(self, max_hz: float, budget: float | None = GUI_CPU_BUDGET,
                  min_hz: float = MIN_AUTO_HZ) -> None:
-        if not 0 < budget <= 1:
-            raise ValueError(f"budget must be in (0, 1], got {budget}")
-        self.budget = budget
+        if not min_hz > 0:
+            raise ValueError(f"min_hz must be above 0, got {min_hz}")
         self.min_hz = min_hz
-        self.max_hz = max(max_hz, min_hz)
+        self.configure(max_hz, budget)
         #: The running estimate of the window's CPU seconds per frame (None: none yet).
         self.cost_per_frame: float | None = None
 
-    def set_max_hz(self, max_hz: float) -> None:
-        """A new ceiling (the running device's default rate)."""
+    def configure(self, max_hz: float, budget: float | None) -> None:
+        """The running device's ceiling and budget."""
+        if budget is not None and not 0 < budget <= 1:
+            raise ValueError(f"budget must be in (0, 1], got {budget}")
+        self.budget = budget
         self.max_hz = max(max_hz, self.min_hz)
 
     def forget(self) -> None:
-        """Start measuring afresh (the layout changed, say): full rate until measured."""
+        """Start measuring afresh (Auto chosen again): the full rate until measured."""
         self.cost_per_frame = None
 
     def observe(self, cpu_seconds: float, frames: int) -> None:
@@ -61,6 +67,6 @@ class RedrawPacer:
     @property
     def hz(self) -> float:
         """Redraws a second: as many as the budget pays for, within the bounds."""
-        if not self.cost_per_frame:
+        if self.budget is None or not self.cost_per_frame:
             return self.max_hz
         return min(self.max_hz, max(self.min_hz, self.budget / self.cost_per_frame))

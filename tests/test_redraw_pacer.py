@@ -32,18 +32,24 @@ def test_never_below_the_floor_nor_above_the_ceiling():
     pacer = RedrawPacer(30.0, budget=0.06)
     pacer.observe(1.0, frames=2)  # half a second a frame
     assert pacer.hz == MIN_AUTO_HZ
-    pacer.set_max_hz(1.0)  # a ceiling below the floor is raised to it
+    pacer.configure(1.0, 0.06)  # a ceiling below the floor is raised to it
     assert pacer.max_hz == MIN_AUTO_HZ
+
+
+def test_without_a_budget_the_ceiling_always():
+    pacer = RedrawPacer(30.0, budget=None)  # a GPU run
+    pacer.observe(1.0, frames=2)
+    assert pacer.hz == 30.0
 
 
 def test_the_cost_is_smoothed_and_follows_a_change():
     pacer = RedrawPacer(10.0, budget=0.06)
     pacer.observe(0.010, frames=1)
-    pacer.observe(0.020, frames=1)
-    assert pacer.cost_per_frame == pytest.approx(0.010 + SMOOTHING * 0.010)
+    pacer.observe(0.012, frames=1)
+    assert pacer.cost_per_frame == pytest.approx(0.010 + SMOOTHING * 0.002)
     for _ in range(30):
-        pacer.observe(0.020, frames=1)
-    assert pacer.hz == pytest.approx(3.0, rel=1e-6)
+        pacer.observe(0.012, frames=1)
+    assert pacer.hz == pytest.approx(5.0, rel=1e-6)
 
 
 def test_forget_and_bad_samples():
@@ -61,3 +67,8 @@ def test_forget_and_bad_samples():
 def test_a_budget_outside_its_range_is_refused(budget):
     with pytest.raises(ValueError, match=r"budget must be in \(0, 1\]"):
         RedrawPacer(10.0, budget=budget)
+
+
+def test_a_floor_of_zero_is_refused():
+    with pytest.raises(ValueError, match="min_hz must be above 0"):
+        RedrawPacer(10.0, min_hz=0.0)

@@ -32,7 +32,7 @@ def test_round_trip(tmp_path):
 def test_empty_store_gives_the_default_preset(tmp_path):
     settings = store(tmp_path / "none.ini")
     assert settings.run_settings() == (DEFAULT_PRESET, PRESETS[DEFAULT_PRESET].config)
-    assert settings.redraw_hz == 0.0  # the device's default
+    assert settings.redraw_hz == 0.0  # Auto
     assert settings.speed_index == 0
     assert settings.geometry() is None and settings.window_state() is None
 
