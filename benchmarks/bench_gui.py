@@ -6,10 +6,11 @@
 In one process, alternating rounds: a headless trainer stepping in the main thread (the
 window idle and paused), then the window's own worker training with every panel drawing at
 the default redraw rate while the main thread runs Qt's event loop, as the app does; one
-more headless stretch ends the run, so each window stretch is compared with the mean of the
-headless stretches before and after it (a drift of the shared machine's speed cancels).
-Reports the median of those ratios of samples/s (target >= 85%), the redraw rate achieved, how old a
-snapshot is when painted (target < 150 ms) and the CPU each thread used meanwhile.
+more headless stretch ends the run, so each window stretch is compared with the mean of
+the headless stretches before and after it (a drift of the shared machine's speed
+cancels).  Reports the median of those ratios of samples/s (target >= 85%), the redraw
+rate achieved, how old a snapshot is when painted (target < 150 ms) and the CPU each
+thread used meanwhile.
 After each timed stretch, with training still running, a 10 ms timer measures the event
 loop's lateness (target p99 < 50 ms; kept out of the timed stretch, as its hundred
 wake-ups a second cost training time the app does not spend), then a click on Pause is

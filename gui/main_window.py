@@ -990,10 +990,9 @@ class MainWindow(QMainWindow):
         costs 6-12 ms to draw, and curves and reconstructions read fine at a few frames a
         second, while the weight mosaic follows every frame.  Spreading them over frames
         (at most one a frame up to 10 Hz) keeps each frame short, so the event loop stays
-        responsive.
-        The numbers in the status bar and the toolbar's summary change at most
-        TEXT_MAX_HZ.  A paused run's snapshots (after Pause, Step, Reset, a change) update
-        everything at once.
+        responsive.  The numbers in the status bar and the toolbar's summary change at
+        most TEXT_MAX_HZ.  A paused run's snapshots (after Pause, Step, Reset, a change)
+        update everything at once.
         """
         now = time.monotonic()
         throttle = self._state == "running" and record

@@ -6,7 +6,8 @@ trainer about twice the window's own CPU: the trainer's threads wait for each ot
 every product, so a core taken from one stalls both.  On the 2-core machine a redraw took
 about 8 ms of the window's thread in the layout a user sees (`benchmarks/bench_frame.py`),
 10-11% of a core at 10 Hz while training, which then ran at 76-90% of headless; Auto
-settles there at 5.3-5.5 Hz, 6% of a core, and training at 92-93% (`bench_gui.py`).
+settles there at 6-7 Hz, 7% of a core (`bench_gui.py`: training at 85-91%, against 86-88%
+at 10 Hz in turns in a quiet hour, within the noise).
 The pacer measures what redraws really cost (the window's size, the panels shown,
 presentation mode and the machine all change it) and keeps it near the budget.
 
@@ -23,8 +24,8 @@ import math
 #: The share of one core the window's thread may spend while training runs.
 GUI_CPU_BUDGET = 0.07
 #: Auto never redraws less often than this, whatever a frame costs: the picture must still
-#: read as live in a lecture (presentation mode on a 1920x1080 screen costs the 2-core
-#: machine about 22 ms a frame, which the budget alone would draw at 3 Hz).
+#: read as live in a lecture (presentation mode on a 1920x1080 screen cost the 2-core
+#: machine 12-22 ms a frame while training, which the budget alone would draw at 3-6 Hz).
 MIN_AUTO_HZ = 4.0
 #: Weight of the newest measurement in the running cost per frame (the rest: the past).
 SMOOTHING = 0.5
