@@ -741,8 +741,8 @@ class MainWindow(QMainWindow):
     def _apply_redraw_rate(self) -> None:
         interval = round(1000 / self.redraw_hz)
         # (setting it restarts the timer: Auto's changes under 5% are left alone)
-        if abs(interval - self.redraw_timer.interval()) > 0.05 * interval or (
-                not self.auto_redraw and interval != self.redraw_timer.interval()):
+        tolerance = 0.05 * interval if self.auto_redraw else 0
+        if abs(interval - self.redraw_timer.interval()) > tolerance:
             self.redraw_timer.setInterval(interval)
 
     def _on_speed(self, index: int) -> None:
