@@ -8,6 +8,7 @@ the screen redraws, and training never waits for painting.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,6 +115,24 @@ class RateMeter:
             return 0.0
         span = self._times[-1] - self._times[0]
         return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+class RedrawBox(QSpinBox):
+    """The Redraw box: 0 shows as Auto, and a step up from Auto starts at the rate Auto
+    runs at now (not at 1 Hz, the slowest, which a click on "up" would otherwise give)."""
+
+    def __init__(self, auto_rate: Callable[[], float]) -> None:
+        super().__init__()
+        self._auto_rate = auto_rate
+        self.setRange(0, 60)
+        self.setSpecialValueText("Auto")
+        self.setSuffix(" Hz")
+
+    def stepBy(self, steps: int) -> None:
+        if self.value() == 0 and steps > 0:
+            self.setValue(max(1, round(self._auto_rate())))
+        else:
+            super().stepBy(steps)
 
 
 class MainWindow(QMainWindow):
@@ -480,11 +499,8 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.speed_combo)
 
         bar.addWidget(QLabel("  Redraw "))
-        self.redraw_spin = QSpinBox()
+        self.redraw_spin = RedrawBox(lambda: self.redraw_hz)
         self.redraw_spin.setObjectName("redraw_hz")
-        self.redraw_spin.setRange(0, 60)
-        self.redraw_spin.setSpecialValueText("Auto")  # 0
-        self.redraw_spin.setSuffix(" Hz")
         cpu, gpu = DEFAULT_REDRAW_HZ["cpu"], DEFAULT_REDRAW_HZ["cuda"]
         self.redraw_spin.setToolTip(
             f"How often the panels are redrawn (and snapshots taken); 0 is Auto. Auto: "

@@ -194,6 +194,18 @@ def test_auto_is_the_first_launch_redraw_rate(qtbot, tmp_path):
     win.close()
 
 
+def test_a_step_up_from_auto_starts_at_auto_s_rate(window):
+    window.redraw_spin.setValue(0)
+    window.pacer.observe(0.7, frames=7)  # 100 ms a frame: Auto at its 4 Hz floor
+    window.redraw_spin.stepBy(1)
+    assert window.redraw_spin.value() == 4 and not window.auto_redraw  # not 1 Hz
+    window.redraw_spin.stepBy(1)
+    assert window.redraw_spin.value() == 5
+    window.redraw_spin.setValue(1)
+    window.redraw_spin.stepBy(-1)
+    assert window.auto_redraw and window.redraw_spin.text() == "Auto"
+
+
 def slow_down_the_mosaic(window, cpu_seconds: float) -> None:
     """Every frame costs the GUI thread ``cpu_seconds`` more (busy, as painting is)."""
     import time
