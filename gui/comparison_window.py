@@ -36,6 +36,7 @@ from gui.panels.kl_panel import PenaltyCurvePanel
 from gui.panels.loss_panel import LossPanel
 from gui.panels.mosaic_panel import MosaicPanel
 from gui.panels.rho_panel import RhoPanel
+from gui.redraw_pacer import RedrawPacer
 from gui.screen_fit import FRAME_ALLOWANCE
 from gui.worker import TrainingWorker
 
@@ -147,7 +148,9 @@ class ComparisonWindow(QMainWindow):
 
     def __init__(self, config_a: TrainConfig, config_b: TrainConfig, device: str = "cpu",
                  data_dir: str | None = None, redraw_hz: float = 10.0,
-                 parent: QWidget | None = None) -> None:
+                 redraw_budget: float | None = None, parent: QWidget | None = None) -> None:
+        """``redraw_budget``: the main window's Auto, the share of a core the redraws may
+        take (``redraw_hz`` is then the most); None: always ``redraw_hz``."""
         super().__init__(parent)
         self.setWindowTitle("Rhoscope: A/B comparison")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
@@ -196,8 +199,10 @@ class ComparisonWindow(QMainWindow):
         self.worker.resultReady.connect(self._on_result)
         self.worker.errorOccurred.connect(lambda message, details: self.banner.show_message(
             message, {"Reset": self.worker.reset}, details))
+        self.pacer = RedrawPacer(redraw_hz, redraw_budget)
+        self._frames_painted = 0
         self.timer = QTimer(self)
-        self.timer.setInterval(round(1000 / redraw_hz))
+        self.timer.setInterval(round(1000 / self.pacer.hz))
         self.timer.timeout.connect(self._on_tick)
         screen = self.screen().availableGeometry()  # (all but a frame's width of it)
         self.resize(min(1500, screen.width() - FRAME_ALLOWANCE),
@@ -271,10 +276,17 @@ class ComparisonWindow(QMainWindow):
     def _on_state(self, state: str) -> None:
         self._state = state
         self.start_action.setText("❚❚ Pause both" if state == "running" else "▶ Start both")
+        if state != "running":
+            self.pacer.stop_measuring()
 
     def _on_tick(self) -> None:
-        if self._state == "running":
-            self.worker.request_frame()
+        if self._state != "running":
+            return
+        self.worker.request_frame()
+        if self.pacer.measure(self._frames_painted):
+            interval = round(1000 / self.pacer.hz)
+            if abs(interval - self.timer.interval()) > 0.05 * interval:
+                self.timer.setInterval(interval)
 
     def _on_snapshot(self, snapshot: ComparisonSnapshot) -> None:
         self.snapshot = snapshot
@@ -288,6 +300,7 @@ class ComparisonWindow(QMainWindow):
                           f"mean {RHO_HAT} {run.rho_hat_mean:.3f}")
             for panel in self.panels[side]:
                 panel.show_snapshot(run)
+        self._frames_painted += 1
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()

@@ -73,8 +73,6 @@ if TYPE_CHECKING:
 #: The Redraw box's Auto redraws this often on each device, on the CPU less often where
 #: that would take the window more than GUI_CPU_BUDGET of a core (gui/redraw_pacer.py).
 DEFAULT_REDRAW_HZ = {"cpu": 10, "cuda": 30, "mps": 30}
-#: Auto measures the window's CPU per frame over about this many seconds at a time.
-PACE_PERIOD_S = 1.0
 STATUS_TEXT = "#202020"
 #: Panels that refresh at most PLOT_MAX_HZ while training runs (see MainWindow.paint).
 THROTTLED_PANELS = ("LossPanel", "RhoPanel", "PenaltyCurvePanel", "ReconstructionPanel")
@@ -166,9 +164,6 @@ class MainWindow(QMainWindow):
         self.pacer = RedrawPacer(DEFAULT_REDRAW_HZ["cpu"], GUI_CPU_BUDGET)
         self.auto_redraw = True  # the Redraw box's Auto (otherwise its fixed rate)
         self._frames_painted = 0
-        #: (monotonic time, the GUI thread's CPU seconds, frames painted) when Auto last
-        #: measured; None: not measuring (training paused).
-        self._pace_mark: tuple[float, float, int] | None = None
         self.latency_ms = 0.0
         self.unit_history = UnitHistory()
         self.inspector: UnitInspector | None = None
@@ -430,7 +425,8 @@ class MainWindow(QMainWindow):
             self.comparison.close()
         self.comparison = ComparisonWindow(
             config_a, config_b, self._device, self._data_path(config_a.dataset),
-            self.pacer.max_hz if self.auto_redraw else self.redraw_hz)
+            self.pacer.max_hz if self.auto_redraw else self.redraw_hz,
+            self.pacer.budget if self.auto_redraw else None)
         self.comparison.closed.connect(self._comparison_closed)
         self.comparison.show()
         self.comparison.raise_()
@@ -744,7 +740,6 @@ class MainWindow(QMainWindow):
         self.redraw_spin.blockSignals(False)
         if self.auto_redraw:
             self.pacer.forget()  # measure afresh, from the full rate
-            self._pace_mark = None
         self._apply_redraw_rate()
         if remember:
             self.settings.redraw_hz = hz
@@ -921,7 +916,7 @@ class MainWindow(QMainWindow):
         self._state = state
         running = state == "running"
         if not running:
-            self._pace_mark = None  # a pause is not a redraw's cost
+            self.pacer.stop_measuring()
         self.start_action.setText("❚❚ Pause" if running else "▶ Start")
         self._update_status()
 
@@ -980,20 +975,8 @@ class MainWindow(QMainWindow):
         if self._state != "running":
             return
         self.worker.request_frame()
-        if self.auto_redraw:
-            self._pace()
-
-    def _pace(self) -> None:
-        """Auto: about once a second, what the frames since cost this thread (painting,
-        Qt's own work, the user's clicks) sets the rate for the next."""
-        now, cpu = time.monotonic(), time.thread_time()
-        mark = self._pace_mark
-        if mark is not None and now - mark[0] < PACE_PERIOD_S:
-            return
-        if mark is not None:
-            self.pacer.observe(cpu - mark[1], self._frames_painted - mark[2])
+        if self.auto_redraw and self.pacer.measure(self._frames_painted):
             self._apply_redraw_rate()
-        self._pace_mark = (now, cpu, self._frames_painted)
 
     def paint(self, snapshot: Snapshot, record: bool = True) -> None:
         """Update every visible panel from one snapshot (``record`` False: a frame of the

@@ -174,3 +174,35 @@ def wheel(widget, modifiers) -> None:
                         QPoint(0, -120), Qt.MouseButton.NoButton, modifiers,
                         Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(widget, event)
+
+
+def test_with_the_studio_on_auto_the_comparison_keeps_to_the_budget(window, qtbot, monkeypatch):
+    import time
+
+    from gui.redraw_pacer import GUI_CPU_BUDGET
+
+    window.redraw_spin.setValue(0)  # Auto: the comparison's redraws share the budget
+    comparison = open_comparison(window, qtbot, monkeypatch)
+    assert comparison.pacer.budget == GUI_CPU_BUDGET and comparison.timer.interval() == 100
+    mosaic = comparison.panels["A"][0]
+    original = mosaic.show_snapshot
+
+    def dear_show_snapshot(snapshot):  # 15 ms more a frame, busy as painting is
+        end = time.thread_time() + 0.015
+        while time.thread_time() < end:
+            pass
+        original(snapshot)
+
+    mosaic.show_snapshot = dear_show_snapshot
+    press(comparison, Qt.Key.Key_Space)
+    slowest_interval = round(1000 * 0.015 / GUI_CPU_BUDGET)
+    qtbot.waitUntil(lambda: comparison.timer.interval() >= slowest_interval, timeout=15000)
+    press(comparison, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not comparison.pacer.measuring, timeout=5000)
+    comparison.close()
+
+
+def test_at_a_chosen_rate_the_comparison_redraws_at_it(window, qtbot, monkeypatch):
+    comparison = open_comparison(window, qtbot, monkeypatch)  # the studio at 30 Hz
+    assert comparison.pacer.budget is None and comparison.timer.interval() == 33
+    comparison.close()

@@ -40,6 +40,7 @@ def test_without_a_budget_the_ceiling_always():
     pacer = RedrawPacer(30.0, budget=None)  # a GPU run
     pacer.observe(1.0, frames=2)
     assert pacer.hz == 30.0
+    assert RedrawPacer(2.0, budget=None).hz == 2.0  # a rate chosen below Auto's floor
 
 
 def test_the_cost_is_smoothed_and_follows_a_change():
@@ -72,3 +73,24 @@ def test_a_budget_outside_its_range_is_refused(budget):
 def test_a_floor_of_zero_is_refused():
     with pytest.raises(ValueError, match="min_hz must be above 0"):
         RedrawPacer(10.0, min_hz=0.0)
+
+
+def test_measure_observes_about_once_a_period_and_not_across_a_pause():
+    clock = {"wall": 0.0, "cpu": 0.0}
+    pacer = RedrawPacer(10.0, budget=0.06, clock=lambda: clock["wall"],
+                        cpu_clock=lambda: clock["cpu"])
+    assert not pacer.measure(0) and pacer.measuring  # the first tick only starts
+    clock.update(wall=0.5, cpu=0.05)
+    assert not pacer.measure(5)  # half a period: nothing yet
+    clock.update(wall=1.0, cpu=0.10)
+    assert pacer.measure(10)  # 0.1 s of CPU over 10 frames: 10 ms a frame
+    assert pacer.cost_per_frame == pytest.approx(0.010) and pacer.hz == pytest.approx(6.0)
+    pacer.stop_measuring()  # paused: 5 s of whatever the thread did meanwhile ...
+    clock.update(wall=6.0, cpu=3.0)
+    assert not pacer.measure(10)  # ... is not a frame's cost: a new start
+    assert pacer.cost_per_frame == pytest.approx(0.010)
+    clock.update(wall=7.0, cpu=3.05)
+    assert pacer.measure(20)
+    assert pacer.cost_per_frame == pytest.approx(0.010 + SMOOTHING * (0.005 - 0.010))
+    pacer.forget()
+    assert not pacer.measuring and pacer.hz == 10.0
