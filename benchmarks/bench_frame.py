@@ -29,10 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from gui.virtual_screen import use_virtual_desktop  # noqa: E402
+from gui.virtual_screen import use_virtual_desktop_unless_displayed  # noqa: E402
 
-if not os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
-    use_virtual_desktop()  # (the 1920x1080 screen the tests use, not Qt's 800x800)
+use_virtual_desktop_unless_displayed()  # (the tests' 1920x1080 screen, not Qt's 800x800)
 
 from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402

@@ -36,7 +36,7 @@ from gui.panels.kl_panel import PenaltyCurvePanel
 from gui.panels.loss_panel import LossPanel
 from gui.panels.mosaic_panel import MosaicPanel
 from gui.panels.rho_panel import RhoPanel
-from gui.redraw_pacer import RedrawPacer
+from gui.redraw_pacer import RedrawPacer, retime
 from gui.screen_fit import FRAME_ALLOWANCE
 from gui.worker import TrainingWorker
 
@@ -284,9 +284,7 @@ class ComparisonWindow(QMainWindow):
             return
         self.worker.request_frame()
         if self.pacer.measure(self._frames_painted):
-            interval = round(1000 / self.pacer.hz)
-            if abs(interval - self.timer.interval()) > 0.05 * interval:
-                self.timer.setInterval(interval)
+            retime(self.timer, self.pacer.hz)
 
     def _on_snapshot(self, snapshot: ComparisonSnapshot) -> None:
         self.snapshot = snapshot

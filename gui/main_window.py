@@ -59,7 +59,7 @@ from gui.panels.mosaic_panel import MosaicPanel
 from gui.panels.reconstruction_panel import ReconstructionPanel
 from gui.panels.rho_panel import RhoPanel
 from gui.presentation import FONT_SCALE, FontScaler, as_rich_text, font_scale, formula
-from gui.redraw_pacer import GUI_CPU_BUDGET, MIN_AUTO_HZ, RedrawPacer
+from gui.redraw_pacer import GUI_CPU_BUDGET, MIN_AUTO_HZ, RedrawPacer, retime
 from gui.screen_fit import ScreenFit
 from gui.settings import SPEEDS, AppSettings
 from gui.timeline_bar import TimelineBar
@@ -162,7 +162,6 @@ class MainWindow(QMainWindow):
         self._state = "starting"
         self.redraw_meter = RateMeter()
         self.pacer = RedrawPacer(DEFAULT_REDRAW_HZ["cpu"], GUI_CPU_BUDGET)
-        self.auto_redraw = True  # the Redraw box's Auto (otherwise its fixed rate)
         self._frames_painted = 0
         self.latency_ms = 0.0
         self.unit_history = UnitHistory()
@@ -734,7 +733,6 @@ class MainWindow(QMainWindow):
         """Redraws (and snapshots) per second, 1 to 60, or 0 for Auto (the pacer's rate);
         ``remember``: the user's choice, kept across launches."""
         hz = 0 if hz <= 0 else int(max(1, min(60, round(hz))))
-        self.auto_redraw = hz == 0
         self.redraw_spin.blockSignals(True)
         self.redraw_spin.setValue(hz)
         self.redraw_spin.blockSignals(False)
@@ -745,16 +743,17 @@ class MainWindow(QMainWindow):
             self.settings.redraw_hz = hz
 
     @property
+    def auto_redraw(self) -> bool:
+        """The Redraw box shows Auto (otherwise a fixed rate)."""
+        return self.redraw_spin.value() == 0
+
+    @property
     def redraw_hz(self) -> float:
         """The rate the redraw timer runs at now."""
         return self.pacer.hz if self.auto_redraw else float(self.redraw_spin.value())
 
     def _apply_redraw_rate(self) -> None:
-        interval = round(1000 / self.redraw_hz)
-        # (setting it restarts the timer: Auto's changes under 5% are left alone)
-        tolerance = 0.05 * interval if self.auto_redraw else 0
-        if abs(interval - self.redraw_timer.interval()) > tolerance:
-            self.redraw_timer.setInterval(interval)
+        retime(self.redraw_timer, self.redraw_hz, 0.05 if self.auto_redraw else 0.0)
 
     def _on_speed(self, index: int) -> None:
         self.worker.set_speed(SPEEDS[index][1])

@@ -35,6 +35,15 @@ SMOOTHING = 0.5
 PERIOD_S = 1.0
 
 
+def retime(timer, hz: float, tolerance: float = 0.05) -> None:
+    """Set ``timer`` (a QTimer, or anything with ``interval`` and ``setInterval``) to fire
+    ``hz`` times a second, unless it is within ``tolerance`` of that already (setting it
+    restarts the timer, so the pacer's small corrections are left alone)."""
+    interval = round(1000 / hz)
+    if abs(interval - timer.interval()) > tolerance * interval:
+        timer.setInterval(interval)
+
+
 class RedrawPacer:
     """The redraw rate that keeps the window's CPU near ``budget`` of a core (None: no
     budget, always ``max_hz``), at most ``max_hz`` and at least ``min_hz``."""

@@ -30,6 +30,13 @@ def use_virtual_desktop() -> None:
         os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={path}"
 
 
+def use_virtual_desktop_unless_displayed() -> None:
+    """The benchmarks' rule: a real window where $DISPLAY is set and no platform is
+    chosen, otherwise offscreen on the virtual 1920x1080 screen."""
+    if not os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        use_virtual_desktop()
+
+
 def platform_path(path: Path = SCREEN_FILE, start: Path | None = None) -> str | None:
     """``path`` as Qt's platform argument can name it, or None: Qt splits the argument at
     ':' and ';', so on Windows (C:...) relative to the working directory (or ``start``,

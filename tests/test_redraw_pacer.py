@@ -94,3 +94,25 @@ def test_measure_observes_about_once_a_period_and_not_across_a_pause():
     assert pacer.cost_per_frame == pytest.approx(0.010 + SMOOTHING * (0.005 - 0.010))
     pacer.forget()
     assert not pacer.measuring and pacer.hz == 10.0
+
+
+def test_retime_leaves_small_corrections_alone():
+    from gui.redraw_pacer import retime
+
+    class Timer:
+        def __init__(self, interval: int) -> None:
+            self._interval, self.restarts = interval, 0
+
+        def interval(self) -> int:
+            return self._interval
+
+        def setInterval(self, interval: int) -> None:  # (Qt's name)
+            self._interval, self.restarts = interval, self.restarts + 1
+
+    timer = Timer(100)
+    retime(timer, 9.8)  # 102 ms: within 5%, the timer runs on
+    assert timer.interval() == 100 and timer.restarts == 0
+    retime(timer, 6.5)
+    assert timer.interval() == 154 and timer.restarts == 1
+    retime(timer, 6.6, tolerance=0.0)  # a rate the user chose: exactly
+    assert timer.interval() == 152
