@@ -17,8 +17,9 @@ the decoder's gradient, transposed, to the encoder's.
 
 ``evaluate`` with autograd stays the reference: L-BFGS, validation and the gradient
 check use it, and tests compare the two in float64 for every activation, loss, penalty
-and tied/untied combination. The trainer's minibatch step uses ``minibatch_gradients``
-(``Trainer.hand_gradients``; benchmarks/bench_training.py times both).
+and tied/untied combination. The trainer's minibatch step uses a ``GradientStep``, which
+is ``minibatch_gradients`` kept from step to step (``Trainer.hand_gradients``;
+benchmarks/bench_training.py times both).
 
 A step needs only the gradient. What it records (the loss terms, rho_hat, the unit
 statistics) the trainer measures at each flush, for the queued batches (up to 32) at
@@ -38,7 +39,7 @@ from core.config import TrainConfig
 from core.metrics import activity_, batch_rho_hat, penalty_sums
 from core.model import SparseAutoencoder
 from core.objective import Evaluation, loss_terms, squared_error_weight
-from core.penalties import KL_EPS, to_unit_interval
+from core.penalties import KL_EPS
 
 
 def _activate_(z: torch.Tensor, activation: str) -> torch.Tensor:
@@ -114,7 +115,6 @@ def evaluate_with_gradients(model: SparseAutoencoder, x: torch.Tensor,
                       rho_hat[0])
 
 
-@torch.no_grad()
 def minibatch_gradients(model: SparseAutoencoder, x: torch.Tensor, config: TrainConfig,
                         hidden_out: torch.Tensor | None = None,
                         decay_in_gradient: bool = True) -> GradientPass:
@@ -126,63 +126,110 @@ def minibatch_gradients(model: SparseAutoencoder, x: torch.Tensor, config: Train
     the weight decay's share (``weight_decay * W``) is left out of the weights' gradients,
     for the optimizer to add (``core.adam.adam_step``); its term of the loss stays.
     """
-    batch, pixels = x.shape
-    encoder_weight, encoder_bias = model.encoder_weight, model.encoder_bias
-    decoder_weight, decoder_bias = model.decoder_weight, model.decoder_bias
-    encoder, decoder = config.encoder_activation, config.decoder_activation
+    return GradientStep(model, config, x.shape[0], decay_in_gradient)(x, hidden_out)
 
-    a = _activate_(torch.addmm(encoder_bias, x, encoder_weight.t(), out=hidden_out), encoder)
-    zero = _zero(x.dtype, x.device)
-    if config.penalty == "l1":
-        sign = a.sign()  # (now, while ``a`` is in cache: a product between evicts it)
-    x_hat = _activate_(torch.addmm(decoder_bias, a, decoder_weight.t()), decoder)
-    residual = x_hat - x
-    flat = residual.view(-1)
-    squared_error = torch.dot(flat, flat)
-    # dz2 is the gradient up to the factor ``scale``, which the products below apply
-    # (GEMM's alpha) instead of a pass over the batch.
-    dz2 = _backward_through_(residual, x_hat, decoder)
-    scale = 2.0 * squared_error_weight(config, batch, pixels)
-    decoder_bias.grad = torch.mv(dz2.t(), _filled(batch, scale, x.dtype, x.device))
 
-    decoder_grad = torch.addmm(zero, dz2.t(), a, beta=0.0, alpha=scale)
-    # da = the products' share + the penalty's, the latter as GEMM's C (no pass of its own);
-    # in a's layout (empty_like, sign): the trainer's is unit-major, for a faster product
-    if config.penalty == "l1":  # L1Penalty's backward: + l1_weight sign(a)
-        da = sign.addmm_(dz2, decoder_weight, beta=config.l1_weight, alpha=scale)
-    elif config.penalty == "kl":
-        # d/da_ij of beta * KL(rho || u(mean_i a_ij)): the same row for every sample.
-        if encoder == "tanh":  # to_unit_interval's (mean + 1) / 2, in one product
-            rho_hat = torch.addmv(_filled(1, 0.5, x.dtype, x.device), a.t(),
-                                  _filled(batch, 0.5 / batch, x.dtype, x.device))
+class GradientStep:
+    """``minibatch_gradients`` for one model, configuration and batch size, with all that
+    stays the same from step to step worked out once: the loss's scale, the constant
+    vectors, the penalty's coefficients, the parameters.
+
+    Each such lookup costs a step a microsecond or two: made once, a step of a 4-unit
+    model (all calls, no arithmetic) took 14% less time, one of the notes' model about
+    1% (benchmarks/README.md).  A trainer keeps one and makes a new one when
+    ``matches`` says its model, configuration or batch size changed.
+    """
+
+    def __init__(self, model: SparseAutoencoder, config: TrainConfig, batch: int,
+                 decay_in_gradient: bool = True) -> None:
+        self.model, self.config, self.batch = model, config, batch
+        dtype, device = model.encoder_weight.dtype, model.encoder_weight.device
+        self._encoder, self._decoder = config.encoder_activation, config.decoder_activation
+        self._penalty = config.penalty
+        self._zero = _zero(dtype, device)
+        # dz2 is the gradient up to the factor ``scale``, which the products apply (GEMM's
+        # alpha) instead of a pass over the batch.
+        self._scale = 2.0 * squared_error_weight(config, batch, model.input_size)
+        self._decoder_bias_weights = _filled(batch, self._scale, dtype, device)
+        self._encoder_bias_weights = _filled(batch, 1.0, dtype, device)
+        self._l1_weight = config.l1_weight
+        if config.penalty == "kl":
+            tanh = config.encoder_activation == "tanh"
+            # rho_hat in one product: to_unit_interval's (mean + 1) / 2 for tanh
+            self._rho_hat_offset = _filled(1, 0.5, dtype, device) if tanh else None
+            self._rho_hat_weights = _filled(batch, (0.5 if tanh else 1.0) / batch, dtype,
+                                            device)
+            self._rho = config.rho
+            self._kl_row_weight = config.beta * (0.5 if tanh else 1.0) / batch
+        self._encoder_weight, self._encoder_bias = model.encoder_weight, model.encoder_bias
+        self._decoder_weight_free, self._decoder_bias = (model.decoder_weight_free,
+                                                         model.decoder_bias)
+        #: The decayed parameters (``model.weight_matrices()``), for the optimizer.
+        self.weights = model.weight_matrices()
+        self._weight_decay = config.weight_decay
+        self._decay_in_gradient = decay_in_gradient
+
+    def matches(self, model: SparseAutoencoder, config: TrainConfig, batch: int) -> bool:
+        """Whether this is the step for ``model``, ``config`` (the same object) and ``batch``."""
+        return self.model is model and self.config is config and self.batch == batch
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, hidden_out: torch.Tensor | None = None
+                 ) -> GradientPass:
+        """``minibatch_gradients(model, x, config, hidden_out, decay_in_gradient)``."""
+        encoder_weight, decoder_bias = self._encoder_weight, self._decoder_bias
+        free = self._decoder_weight_free
+        decoder_weight = encoder_weight.t() if free is None else free
+        encoder, penalty, scale, zero = self._encoder, self._penalty, self._scale, self._zero
+
+        a = _activate_(torch.addmm(self._encoder_bias, x, encoder_weight.t(), out=hidden_out),
+                       encoder)
+        if penalty == "l1":
+            sign = a.sign()  # (now, while ``a`` is in cache: a product between evicts it)
+        x_hat = _activate_(torch.addmm(decoder_bias, a, decoder_weight.t()), self._decoder)
+        residual = x_hat - x
+        flat = residual.view(-1)
+        squared_error = torch.dot(flat, flat)
+        dz2 = _backward_through_(residual, x_hat, self._decoder)
+        dz2_t = dz2.t()
+        decoder_bias.grad = torch.mv(dz2_t, self._decoder_bias_weights)
+
+        decoder_grad = torch.addmm(zero, dz2_t, a, beta=0.0, alpha=scale)
+        # da = the products' share + the penalty's, the latter as GEMM's C (no pass of its own);
+        # in a's layout (empty_like, sign): the trainer's is unit-major, for a faster product
+        if penalty == "l1":  # L1Penalty's backward: + l1_weight sign(a)
+            da = sign.addmm_(dz2, decoder_weight, beta=self._l1_weight, alpha=scale)
+        elif penalty == "kl":
+            # d/da_ij of beta * KL(rho || u(mean_i a_ij)): the same row for every sample.
+            offset = self._rho_hat_offset
+            rho_hat = (torch.mv(a.t(), self._rho_hat_weights) if offset is None
+                       else torch.addmv(offset, a.t(), self._rho_hat_weights))
+            inside = (rho_hat >= KL_EPS) & (rho_hat <= 1.0 - KL_EPS)
+            clamped = rho_hat.clamp(KL_EPS, 1.0 - KL_EPS)
+            slope = -self._rho / clamped + (1.0 - self._rho) / (1.0 - clamped)
+            row = (slope * inside).mul_(self._kl_row_weight)
+            da = torch.addmm(row, dz2, decoder_weight, alpha=scale, out=torch.empty_like(a))
         else:
-            rho_hat = to_unit_interval(torch.mv(a.t(), _filled(batch, 1.0 / batch, x.dtype,
-                                                               x.device)), encoder)
-        inside = (rho_hat >= KL_EPS) & (rho_hat <= 1.0 - KL_EPS)
-        clamped = rho_hat.clamp(KL_EPS, 1.0 - KL_EPS)
-        slope = -config.rho / clamped + (1.0 - config.rho) / (1.0 - clamped)
-        unit_scale = 0.5 if encoder == "tanh" else 1.0
-        row = (slope * inside).mul_(config.beta * unit_scale / batch)
-        da = torch.addmm(row, dz2, decoder_weight, alpha=scale, out=torch.empty_like(a))
-    else:
-        da = torch.addmm(zero, dz2, decoder_weight, beta=0.0, alpha=scale,
-                         out=torch.empty_like(a))
-    dz1 = _backward_through_(da, a, encoder)
-    encoder_bias.grad = torch.mv(dz1.t(), _filled(batch, 1.0, x.dtype, x.device))
+            da = torch.addmm(zero, dz2, decoder_weight, beta=0.0, alpha=scale,
+                             out=torch.empty_like(a))
+        dz1 = _backward_through_(da, a, encoder)
+        dz1_t = dz1.t()
+        self._encoder_bias.grad = torch.mv(dz1_t, self._encoder_bias_weights)
 
-    encoder_grad = torch.mm(dz1.t(), x)
-    weights = model.weight_matrices()
-    if model.decoder_weight_free is None:
-        encoder_grad.add_(decoder_grad.t())  # W2 = W1^T: the decoder's share, transposed
-        grads = [encoder_grad]
-    else:
-        grads = [encoder_grad, decoder_grad]
-    squared_weights = zero
-    if config.weight_decay > 0:
-        squared_weights = sum(torch.dot(w.view(-1), w.view(-1)) for w in weights)
-        if decay_in_gradient:
-            for grad, weight in zip(grads, weights, strict=True):
-                grad.add_(weight, alpha=config.weight_decay)
-    for weight, grad in zip(weights, grads, strict=True):
-        weight.grad = grad
-    return GradientPass(a, x_hat, squared_error, squared_weights)
+        encoder_grad = torch.mm(dz1_t, x)
+        if free is None:
+            encoder_grad.add_(decoder_grad.t())  # W2 = W1^T: the decoder's share, transposed
+            grads = (encoder_grad,)
+        else:
+            grads = (encoder_grad, decoder_grad)
+        squared_weights = zero
+        weights = self.weights
+        if self._weight_decay > 0:
+            squared_weights = sum(torch.dot(w.view(-1), w.view(-1)) for w in weights)
+            if self._decay_in_gradient:
+                for grad, weight in zip(grads, weights, strict=True):
+                    grad.add_(weight, alpha=self._weight_decay)
+        encoder_weight.grad = encoder_grad
+        if free is not None:
+            free.grad = decoder_grad
+        return GradientPass(a, x_hat, squared_error, squared_weights)

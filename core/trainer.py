@@ -22,7 +22,7 @@ from core.config import DATA_FIELDS, ConfigError, TrainConfig, check_batch_size
 from core.data import Dataset, load_for_config
 from core.devices import resolve_device, subnormals_are_flushed
 from core.errors import DivergenceError
-from core.gradients import minibatch_gradients
+from core.gradients import GradientStep
 from core.history import DecimatingHistory
 from core.metrics import (
     MetricSettings,
@@ -146,6 +146,7 @@ class Trainer:
         self._good_saved_at = -1
         self._lbfgs_cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor, Evaluation] | None
         self._lbfgs_cache = None
+        self._kept_gradient_step: GradientStep | None = None
         self._rate_mark = (0, 0.0)
         self._rate = 0.0
         samples = min(self.settings.reconstruction_samples, len(self.dataset))
@@ -178,6 +179,7 @@ class Trainer:
                                            device=self.device, dtype=dtype)
         self._queued_hidden: torch.Tensor | None = None
         self._queued_unit_major = False  # see _hidden_slot
+        self._queued_slots: list[torch.Tensor] = []  # its rows, as _hidden_slot hands them out
 
     def _hidden_slot(self, rows: int, unit_major: bool = False) -> torch.Tensor:
         """Where the next queued step's activations (rows, hidden) go: a row of one buffer
@@ -203,8 +205,19 @@ class Trainer:
             length = queued_steps(step_bytes, self._flush_every, self.device.type)
             queued = torch.empty((length, *shape), dtype=dtype, device=self.device)
             self._queued_hidden, self._queued_unit_major = queued, unit_major
-        slot = queued[len(self._pending_steps)]
-        return slot.t() if unit_major else slot
+            self._queued_slots = [slot.t() if unit_major else slot for slot in queued]
+        return self._queued_slots[len(self._pending_steps)]
+
+    def _gradient_step(self, batch: int) -> GradientStep:
+        """The hand-derived gradient for this model, configuration and batch size (made
+        again when one of them changes)."""
+        step = self._kept_gradient_step
+        if step is None or not step.matches(self.model, self.config, batch):
+            # The weight decay's share of the gradient is added by Adam's kernel, as it
+            # reads the gradient (or by adam_step before any other optimizer).
+            step = GradientStep(self.model, self.config, batch, decay_in_gradient=False)
+            self._kept_gradient_step = step
+        return step
 
     @property
     def hand_gradients(self) -> bool:
@@ -301,16 +314,13 @@ class Trainer:
             self._record(x, result, self.step_count + 1)
         else:
             x = self._next_batch()
-            if self.hand_gradients and self.device.type in ("cpu", "cuda"):
+            batch = x.shape[0]
+            if self._hand_gradients and self.device.type in ("cpu", "cuda"):
                 # It sets every parameter's .grad itself: no zero_grad (which costs as
                 # much as a small kernel, with its profiler hook).
-                # The weight decay's share of the gradient is added by Adam's kernel, as
-                # it reads the gradient (or by adam_step before any other optimizer).
-                slot = self._hidden_slot(len(x), unit_major=True)
-                gradient_pass = minibatch_gradients(self.model, x, self.config,
-                                                    hidden_out=slot, decay_in_gradient=False)
-                adam_step(self.optimizer, self.model.weight_matrices(),
-                          self.config.weight_decay)
+                gradient_step = self._gradient_step(batch)
+                gradient_pass = gradient_step(x, self._hidden_slot(batch, unit_major=True))
+                adam_step(self.optimizer, gradient_step.weights, self.config.weight_decay)
                 self._queue(x, gradient_pass.reconstruction, self.step_count + 1,
                             sums=(gradient_pass.squared_error, gradient_pass.squared_weights))
             else:
@@ -321,7 +331,7 @@ class Trainer:
                 self._record(x, result, self.step_count + 1)
         self.step_count += 1
         self.samples_seen += x.shape[0]
-        if len(self._pending_steps) == len(self._queued_hidden):
+        if len(self._pending_steps) == len(self._queued_slots):
             self.flush()
         self.busy_seconds += time.perf_counter() - started
 
@@ -407,7 +417,7 @@ class Trainer:
         self._pending_sums.clear()
         self._pending_terms.clear()
         if self._flush_every == 1:  # L-BFGS: a whole data set's activations, not kept
-            self._queued_hidden = None
+            self._queued_hidden, self._queued_slots = None, []
 
     def _activity(self, hidden: torch.Tensor) -> torch.Tensor:
         return activity(hidden, self.config.penalty, self.config.encoder_activation)

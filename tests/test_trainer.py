@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+import core.trainer as trainer_module
 from core.config import ConfigError, TrainConfig
 from core.data import load_dataset
 from core.metrics import MetricSettings
+from core.model import SparseAutoencoder
 from core.objective import evaluate
 from core.trainer import ROW_COLUMNS, DivergenceError, Trainer, steps_for
 
@@ -407,8 +409,7 @@ def test_statistics_folded_at_each_flush_equal_those_of_one_batch_at_a_time(
     (loss terms included), running averages and dead-unit windows at each flush, for all
     queued steps at once; here the same numbers are computed one batch at a time, as
     written in the docs, from autograd's evaluation of each step."""
-    import core.trainer as trainer_module
-    from core.metrics import MetricSettings, activity
+    from core.metrics import activity
 
     settings = MetricSettings(dead_window_samples=400)  # a window ends inside a flush
     config = small(**{"penalty": penalty, "encoder_activation": activation,
@@ -416,15 +417,15 @@ def test_statistics_folded_at_each_flush_equal_those_of_one_batch_at_a_time(
     exact = 1e-12 if config.dtype == "float64" else 1e-5  # rounding, not the method
     trainer = Trainer(config, digits, "cpu", settings)
     seen = []
-    minibatch_gradients = trainer_module.minibatch_gradients
+    hand_gradient = trainer_module.GradientStep.__call__
 
-    def recording(model, x, config, **options):  # each step's evaluation, by autograd's
+    def recording(step, x, hidden_out=None):  # each step's evaluation, by autograd's
         with torch.no_grad():
-            result = evaluate(model, x, config)
+            result = evaluate(step.model, x, step.config)
         seen.append((result.hidden.clone(), result.rho_hat.clone(), result.terms.clone()))
-        return minibatch_gradients(model, x, config, **options)
+        return hand_gradient(step, x, hidden_out)
 
-    monkeypatch.setattr(trainer_module, "minibatch_gradients", recording)
+    monkeypatch.setattr(trainer_module.GradientStep, "__call__", recording)
     for _ in range(45):  # one full flush of 32, then 13 queued until the snapshot
         trainer.step()
     snapshot = trainer.snapshot()
@@ -523,3 +524,45 @@ def test_a_fresh_run_shows_its_batch_where_no_running_average_exists_yet(digits)
     trainer.step()
     stepped = trainer.snapshot()
     np.testing.assert_allclose(stepped.rho_hat_ema, trainer.tracker.rho_hat_ema.numpy())
+
+
+@pytest.mark.parametrize("change", [
+    {"l1_weight": 0.7},
+    {"penalty": "kl", "rho": 0.2, "beta": 2.0},
+    {"reconstruction_loss": "mse"},
+    {"batch_size": 20},
+    {"weight_decay": 1e-2},
+])
+def test_a_live_change_applies_to_the_very_next_steps_gradient(digits, change):
+    """The trainer keeps its hand-derived gradient step (``GradientStep``: the loss's
+    scale, the penalty's coefficients, the batch's constant vectors worked out once)
+    from step to step; a change of settings must reach the next step's gradient, as
+    autograd computes it from the new settings on that step's batch and weights."""
+    config = small(penalty="l1", l1_weight=0.1, dtype="float64")
+    trainer = Trainer(config, digits, "cpu")
+    for _ in range(3):
+        trainer.step()
+    trainer.update(**change)
+    weights = [p.detach().clone() for p in trainer.model.parameters()]
+    seen = []
+    adam_step = trainer_module.adam_step
+
+    def recording(optimizer, *args):  # the gradient as the optimizer receives it
+        seen.append([p.grad.clone() for p in trainer.model.parameters()])
+        return adam_step(optimizer, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer_module, "adam_step", recording)
+        trainer.step()
+    x = trainer._last_step[0]
+    assert len(x) == trainer.config.batch_size
+    model = SparseAutoencoder(x.shape[1], trainer.config.hidden_units,
+                              trainer.config.encoder_activation,
+                              trainer.config.decoder_activation, dtype=torch.float64)
+    with torch.no_grad():
+        for param, value in zip(model.parameters(), weights, strict=True):
+            param.copy_(value)
+    evaluate(model, x, trainer.config.replace(weight_decay=0.0)).loss.backward()
+    for got, param in zip(seen[0], model.parameters(), strict=True):
+        # (the weight decay's share is added by Adam's kernel as it reads the gradient)
+        torch.testing.assert_close(got, param.grad, rtol=1e-10, atol=1e-12)
