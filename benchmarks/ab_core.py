@@ -6,13 +6,14 @@
 REV's ``core/`` (``git archive``, default ``HEAD``) is unpacked into a temporary folder as
 the package ``core_before`` (its imports rewritten to it), and one trainer from each
 version trains the preset on the same images, in alternating slices of ``--steps`` steps
-(the order swapped every round), so a neighbour's burst or a change of clock slows both
-alike: on this shared machine the same code timed a minute apart varies by more than the
-changes worth measuring.  It prints the median of the rounds' ratios (before / after:
-above 1, the checkout is faster) with the quartiles.  ``--tiny`` shrinks the model to
-4 units and batch 4, where every kernel is trivial, so the ratio shows what a change does
-to the per-call cost alone.  Without the MNIST files (``--mnist``) the built-in digits
-stand in.  Changes outside ``core/`` (the GUI, the worker) are not timed here.
+(ten times as many with ``--tiny``; the order swapped every round), so a neighbour's
+burst or a change of clock slows both alike: on this shared machine the same code timed
+a minute apart varies by more than the changes worth measuring.  It prints the median of
+the rounds' ratios (before / after: above 1, the checkout is faster) with the quartiles.
+``--tiny`` shrinks the model to 4 units and batch 4, where every kernel is trivial, so
+the ratio shows what a change does to the per-call cost alone.  Without the MNIST files
+(``--mnist``) the built-in digits stand in.  Changes outside ``core/`` (the GUI, the
+worker) are not timed here.
 """
 
 from __future__ import annotations
@@ -37,17 +38,28 @@ from core.devices import flush_subnormals_to_zero  # noqa: E402
 BEFORE = "core_before"
 
 
+#: ``core`` where it names the package: ``core.x`` (not ``np.core.x``), ``import core``
+#: and ``from core import``.
+OWN_NAME = re.compile(r"(?<![\w.])core(?=\.[a-z_])|(?<=import )core\b|(?<=from )core(?= import)")
+
+
 def unpack_core(revision: str, folder: Path) -> None:
     """``revision``'s core/ as the package ``core_before`` under ``folder``."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "core"],
-                             check=True, capture_output=True).stdout
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "core"],
+                                 check=True, capture_output=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        message = getattr(error, "stderr", b"") or str(error).encode()
+        sys.exit(f"--against {revision}: git archive failed: {message.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python 3.10.12+, 3.11.4+
+            tar.extractall(folder, filter="data")
+        else:  # git's own archive of a tracked folder
+            tar.extractall(folder)
     package = folder / BEFORE
     (folder / "core").rename(package)
-    own_import = re.compile(r"\bcore(?=\.[a-z_]+)|(?<=from )core(?= import)")
     for source in package.rglob("*.py"):
-        source.write_text(own_import.sub(BEFORE, source.read_text()))
+        source.write_text(OWN_NAME.sub(BEFORE, source.read_text()))
 
 
 def make_trainer(package: str, preset: str, tiny: bool, mnist: Path | None):
@@ -70,6 +82,21 @@ def seconds_per_step(trainer, steps: int) -> float:
     return (time.perf_counter() - started) / steps
 
 
+def alternate(before, after, rounds: int, steps: int) -> tuple[list[float], list[float]]:
+    """Seconds a step of each trainer, timed in turns (the order swapped every round)."""
+    for trainer in (before, after):  # warm: first allocations, Adam's state
+        seconds_per_step(trainer, 5 * steps)
+    before_times, after_times = [], []
+    for round_ in range(rounds):
+        if round_ % 2:
+            after_times.append(seconds_per_step(after, steps))
+            before_times.append(seconds_per_step(before, steps))
+        else:
+            before_times.append(seconds_per_step(before, steps))
+            after_times.append(seconds_per_step(after, steps))
+    return before_times, after_times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--against", default="HEAD", help="git revision (default HEAD)")
@@ -89,25 +116,19 @@ def main() -> None:
         print(f"no MNIST test files in {mnist} (--mnist DIR): the built-in digits stand in")
         mnist = None
 
+    steps = args.steps * (10 if args.tiny else 1)
     with tempfile.TemporaryDirectory(prefix="rhoscope-ab-") as folder:
         unpack_core(args.against, Path(folder))
         sys.path.insert(0, folder)
-        before = make_trainer(BEFORE, args.preset, args.tiny, mnist)
-        after = make_trainer("core", args.preset, args.tiny, mnist)
-        steps = args.steps * (10 if args.tiny else 1)
-        for trainer in (before, after):  # warm: first allocations, Adam's state
-            seconds_per_step(trainer, 5 * steps)
-        ratios, before_times, after_times = [], [], []
-        for round_ in range(args.rounds):
-            if round_ % 2:
-                after_time = seconds_per_step(after, steps)
-                before_time = seconds_per_step(before, steps)
-            else:
-                before_time = seconds_per_step(before, steps)
-                after_time = seconds_per_step(after, steps)
-            ratios.append(before_time / after_time)
-            before_times.append(before_time)
-            after_times.append(after_time)
+        try:
+            before = make_trainer(BEFORE, args.preset, args.tiny, mnist)
+            after = make_trainer("core", args.preset, args.tiny, mnist)
+            before_times, after_times = alternate(before, after, args.rounds, steps)
+        finally:
+            sys.path.remove(folder)
+            for name in [name for name in sys.modules if name.split(".")[0] == BEFORE]:
+                del sys.modules[name]
+    ratios = [b / a for b, a in zip(before_times, after_times, strict=True)]
 
     model = "4 units, batch 4" if args.tiny else "as the preset has it"
     print(f"{args.preset} ({model}), {args.rounds} rounds of {steps} steps each")

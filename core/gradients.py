@@ -135,8 +135,8 @@ class GradientStep:
     vectors, the penalty's coefficients, the parameters.
 
     Each such lookup costs a step a microsecond or two: made once, a step of a 4-unit
-    model (all calls, no arithmetic) took 14% less time, one of the notes' model about
-    1% (benchmarks/README.md).  A trainer keeps one and makes a new one when
+    model (all calls, no arithmetic) took about 12% less time, one of the notes' model
+    about 2% (benchmarks/README.md).  A trainer keeps one and makes a new one when
     ``matches`` says its model, configuration or batch size changed.
     """
 
@@ -153,14 +153,13 @@ class GradientStep:
         self._decoder_bias_weights = _filled(batch, self._scale, dtype, device)
         self._encoder_bias_weights = _filled(batch, 1.0, dtype, device)
         self._l1_weight = config.l1_weight
-        if config.penalty == "kl":
-            tanh = config.encoder_activation == "tanh"
-            # rho_hat in one product: to_unit_interval's (mean + 1) / 2 for tanh
-            self._rho_hat_offset = _filled(1, 0.5, dtype, device) if tanh else None
-            self._rho_hat_weights = _filled(batch, (0.5 if tanh else 1.0) / batch, dtype,
-                                            device)
-            self._rho = config.rho
-            self._kl_row_weight = config.beta * (0.5 if tanh else 1.0) / batch
+        # KL: rho_hat in one product (to_unit_interval's (mean + 1) / 2 for tanh), and the
+        # penalty's gradient row's weight
+        tanh = config.encoder_activation == "tanh"
+        self._rho_hat_offset = _filled(1, 0.5, dtype, device) if tanh else None
+        self._rho_hat_weights = _filled(batch, (0.5 if tanh else 1.0) / batch, dtype, device)
+        self._rho = config.rho
+        self._kl_row_weight = config.beta * (0.5 if tanh else 1.0) / batch
         self._encoder_weight, self._encoder_bias = model.encoder_weight, model.encoder_bias
         self._decoder_weight_free, self._decoder_bias = (model.decoder_weight_free,
                                                          model.decoder_bias)
@@ -170,7 +169,9 @@ class GradientStep:
         self._decay_in_gradient = decay_in_gradient
 
     def matches(self, model: SparseAutoencoder, config: TrainConfig, batch: int) -> bool:
-        """Whether this is the step for ``model``, ``config`` (the same object) and ``batch``."""
+        """Whether this is the step for ``model``, ``config`` and ``batch``.  The model and
+        the configuration are compared by identity: a frozen configuration is replaced
+        at every change, a model at every reset."""
         return self.model is model and self.config is config and self.batch == batch
 
     @torch.no_grad()

@@ -14,6 +14,7 @@ from core.data import load_dataset
 from core.metrics import MetricSettings
 from core.model import SparseAutoencoder
 from core.objective import evaluate
+from core.snapshot import LOSS_TERMS
 from core.trainer import ROW_COLUMNS, DivergenceError, Trainer, steps_for
 
 
@@ -526,23 +527,29 @@ def test_a_fresh_run_shows_its_batch_where_no_running_average_exists_yet(digits)
     np.testing.assert_allclose(stepped.rho_hat_ema, trainer.tracker.rho_hat_ema.numpy())
 
 
-@pytest.mark.parametrize("change", [
-    {"l1_weight": 0.7},
-    {"penalty": "kl", "rho": 0.2, "beta": 2.0},
-    {"reconstruction_loss": "mse"},
-    {"batch_size": 20},
-    {"weight_decay": 1e-2},
+@pytest.mark.parametrize("how, change", [
+    ("update", {"l1_weight": 0.7}),
+    ("update", {"penalty": "kl", "rho": 0.2, "beta": 2.0}),
+    ("update", {"reconstruction_loss": "mse"}),
+    ("update", {"batch_size": 20}),
+    ("update", {"weight_decay": 1e-2}),
+    ("reset", {"tied_weights": True}),
 ])
-def test_a_live_change_applies_to_the_very_next_steps_gradient(digits, change):
+def test_a_change_applies_to_the_very_next_steps_gradient_and_loss(digits, how, change):
     """The trainer keeps its hand-derived gradient step (``GradientStep``: the loss's
     scale, the penalty's coefficients, the batch's constant vectors worked out once)
-    from step to step; a change of settings must reach the next step's gradient, as
-    autograd computes it from the new settings on that step's batch and weights."""
-    config = small(penalty="l1", l1_weight=0.1, dtype="float64")
+    from step to step; a change of settings, or a new model, must reach the next step's
+    gradient and its logged loss terms, as autograd computes them from the new settings
+    on that step's batch and weights."""
+    config = small(penalty="l1", l1_weight=0.1, weight_decay=0.0, dtype="float64")
     trainer = Trainer(config, digits, "cpu")
     for _ in range(3):
         trainer.step()
-    trainer.update(**change)
+    if how == "update":
+        trainer.update(**change)
+    else:
+        trainer.reset(trainer.config.replace(**change))
+        trainer.step()
     weights = [p.detach().clone() for p in trainer.model.parameters()]
     seen = []
     adam_step = trainer_module.adam_step
@@ -555,14 +562,19 @@ def test_a_live_change_applies_to_the_very_next_steps_gradient(digits, change):
         patch.setattr(trainer_module, "adam_step", recording)
         trainer.step()
     x = trainer._last_step[0]
-    assert len(x) == trainer.config.batch_size
-    model = SparseAutoencoder(x.shape[1], trainer.config.hidden_units,
-                              trainer.config.encoder_activation,
-                              trainer.config.decoder_activation, dtype=torch.float64)
+    new = trainer.config
+    assert len(x) == new.batch_size
+    model = SparseAutoencoder(x.shape[1], new.hidden_units, new.encoder_activation,
+                              new.decoder_activation, new.tied_weights, dtype=torch.float64)
     with torch.no_grad():
         for param, value in zip(model.parameters(), weights, strict=True):
             param.copy_(value)
-    evaluate(model, x, trainer.config.replace(weight_decay=0.0)).loss.backward()
+    expected = evaluate(model, x, new)
+    row = trainer.last_row()
+    for index, name in enumerate(LOSS_TERMS):
+        assert row[name] == pytest.approx(float(expected.terms[index]), rel=1e-10), name
+    model.zero_grad()
+    evaluate(model, x, new.replace(weight_decay=0.0)).loss.backward()
     for got, param in zip(seen[0], model.parameters(), strict=True):
         # (the weight decay's share is added by Adam's kernel as it reads the gradient)
         torch.testing.assert_close(got, param.grad, rtol=1e-10, atol=1e-12)
