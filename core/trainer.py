@@ -81,6 +81,7 @@ class Trainer:
                  settings: MetricSettings | None = None, data_dir: str | Path | None = None):
         self.settings = settings or MetricSettings()
         self.device = resolve_device(device)
+        self._device_has_hand_gradients = self.device.type in ("cpu", "cuda")
         if self.device.type == "cuda":
             # float32 products on TF32 tensor cores: several times the GEMM rate, and
             # 10 mantissa bits are plenty for pictures of what a network learns.
@@ -180,6 +181,7 @@ class Trainer:
         self._queued_hidden: torch.Tensor | None = None
         self._queued_unit_major = False  # see _hidden_slot
         self._queued_slots: list[torch.Tensor] = []  # its rows, as _hidden_slot hands them out
+        self._queued_layout: tuple[int, bool] | None = None  # (rows, unit_major) of each
 
     def _hidden_slot(self, rows: int, unit_major: bool = False) -> torch.Tensor:
         """Where the next queued step's activations (rows, hidden) go: a row of one buffer
@@ -193,19 +195,18 @@ class Trainer:
         computes both faster so (benchmarks/README.md).  Activations copied in
         (autograd's, L-BFGS's) stay row-major, a straight copy.
         """
-        hidden = self.config.hidden_units
-        shape = (hidden, rows) if unit_major else (rows, hidden)
-        dtype = self.model.encoder_weight.dtype
-        queued = self._queued_hidden
-        if (queued is None or queued.shape[1:] != shape or queued.dtype != dtype
-                or unit_major != self._queued_unit_major):
+        if (rows, unit_major) != self._queued_layout:
             # (a change of batch size, optimizer or gradient flushes first: nothing is
-            # queued here)
+            # queued here; a new model or dtype comes with a new queue, _reset_pending)
+            hidden = self.config.hidden_units
+            shape = (hidden, rows) if unit_major else (rows, hidden)
+            dtype = self.model.encoder_weight.dtype
             step_bytes = rows * hidden * dtype.itemsize
             length = queued_steps(step_bytes, self._flush_every, self.device.type)
             queued = torch.empty((length, *shape), dtype=dtype, device=self.device)
             self._queued_hidden, self._queued_unit_major = queued, unit_major
             self._queued_slots = [slot.t() if unit_major else slot for slot in queued]
+            self._queued_layout = (rows, unit_major)
         return self._queued_slots[len(self._pending_steps)]
 
     def _gradient_step(self, batch: int) -> GradientStep:
@@ -284,13 +285,13 @@ class Trainer:
         n = len(self.dataset)
         if self.config.optimizer == "lbfgs":
             return float(self._epochs_done)
-        return self._epochs_done + self._cursor / n if len(self._order) else float(
+        return self._epochs_done + self._cursor / n if self._order.shape[0] else float(
             self._epochs_done)
 
     def _next_batch(self) -> torch.Tensor:
         batch = self.config.batch_size
-        if self._cursor + batch > len(self._order):
-            if len(self._order):
+        if self._cursor + batch > self._order.shape[0]:  # (len() is a Python call)
+            if self._order.shape[0]:
                 self._epochs_done += 1
             order = torch.randperm(len(self.dataset), generator=self._order_generator)
             if self.device.type == "cuda":
@@ -315,7 +316,7 @@ class Trainer:
         else:
             x = self._next_batch()
             batch = x.shape[0]
-            if self._hand_gradients and self.device.type in ("cpu", "cuda"):
+            if self._hand_gradients and self._device_has_hand_gradients:
                 # It sets every parameter's .grad itself: no zero_grad (which costs as
                 # much as a small kernel, with its profiler hook).
                 gradient_step = self._gradient_step(batch)
@@ -417,7 +418,7 @@ class Trainer:
         self._pending_sums.clear()
         self._pending_terms.clear()
         if self._flush_every == 1:  # L-BFGS: a whole data set's activations, not kept
-            self._queued_hidden, self._queued_slots = None, []
+            self._queued_hidden, self._queued_slots, self._queued_layout = None, [], None
 
     def _activity(self, hidden: torch.Tensor) -> torch.Tensor:
         return activity(hidden, self.config.penalty, self.config.encoder_activation)
