@@ -178,8 +178,7 @@ class Trainer:
         dtype = torch.float64 if self.config.dtype == "float64" else torch.float32
         self._pending_values = torch.zeros((self._flush_every, len(ROW_COLUMNS)),
                                            device=self.device, dtype=dtype)
-        self._queued_hidden: torch.Tensor | None = None
-        self._queued_unit_major = False  # see _hidden_slot
+        self._queued_hidden: torch.Tensor | None = None  # see _hidden_slot
         self._queued_slots: list[torch.Tensor] = []  # its rows, as _hidden_slot hands them out
         self._queued_layout: tuple[int, bool] | None = None  # (rows, unit_major) of each
 
@@ -204,7 +203,7 @@ class Trainer:
             step_bytes = rows * hidden * dtype.itemsize
             length = queued_steps(step_bytes, self._flush_every, self.device.type)
             queued = torch.empty((length, *shape), dtype=dtype, device=self.device)
-            self._queued_hidden, self._queued_unit_major = queued, unit_major
+            self._queued_hidden = queued
             self._queued_slots = [slot.t() if unit_major else slot for slot in queued]
             self._queued_layout = (rows, unit_major)
         return self._queued_slots[len(self._pending_steps)]
@@ -394,7 +393,8 @@ class Trainer:
         # (one configuration and batch size throughout: a change flushes first)
         config = self.config
         hidden = self._queued_hidden[:len(self._pending_steps)]
-        if self._queued_unit_major:
+        _, unit_major = self._queued_layout
+        if unit_major:
             hidden = hidden.transpose(1, 2)  # (n, rows, hidden), as the steps' slots
         x, reconstruction = self._last_step
         # for the snapshot (strided as its slot): the statistics overwrite the queue
