@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.devices import flush_subnormals_to_zero  # noqa: E402
+from core.presets import PRESETS  # noqa: E402
 
 BEFORE = "core_before"
 
@@ -100,7 +101,7 @@ def alternate(before, after, rounds: int, steps: int) -> tuple[list[float], list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--against", default="HEAD", help="git revision (default HEAD)")
-    parser.add_argument("--preset", default="notes-l1")
+    parser.add_argument("--preset", default="notes-l1", choices=sorted(PRESETS))
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--steps", type=int, default=64, help="steps per slice")
     parser.add_argument("--tiny", action="store_true", help="4 units, batch 4")
