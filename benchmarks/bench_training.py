@@ -141,9 +141,9 @@ def interleaved_rates(trainer: Trainer, seconds: float) -> tuple[float, float, f
 
     def five_products() -> None:  # as a step has them: two forward, three backward
         a = torch.addmm(b1, x, w1.t(), out=torch.empty_like(unit_major))
-        x_hat = torch.addmm(b2, a, w2.t())
-        torch.mm(x_hat.t(), a)
-        da = torch.mm(x_hat, w2, out=torch.empty_like(unit_major))
+        x_hat_t = torch.addmm(b2[:, None], w2, a.t())  # pixel-major, as the step's
+        torch.mm(x_hat_t, a)
+        da = torch.mm(x_hat_t.t(), w2, out=torch.empty_like(unit_major))
         torch.mm(da.t(), x)
 
     def reference_product() -> None:  # x @ W1^T, as the notes write it
