@@ -163,7 +163,6 @@ class GradientStep:
         self._encoder_weight, self._encoder_bias = model.encoder_weight, model.encoder_bias
         self._decoder_weight_free, self._decoder_bias = (model.decoder_weight_free,
                                                          model.decoder_bias)
-        self._decoder_bias_column = model.decoder_bias[:, None]
         #: The decayed parameters (``model.weight_matrices()``), for the optimizer.
         self.weights = model.weight_matrices()
         self._weight_decay = config.weight_decay
@@ -192,7 +191,7 @@ class GradientStep:
         # MKL computed that product 10-30% faster here than x_hat row-major (11-29h,
         # benchmarks/README.md). The passes after it keep its layout; only the subtraction
         # reads the (row-major) batch across it.
-        x_hat_t = _activate_(torch.addmm(self._decoder_bias_column, decoder_weight, a.t()),
+        x_hat_t = _activate_(torch.addmm(decoder_bias[:, None], decoder_weight, a.t()),
                              self._decoder)
         residual_t = torch.sub(x_hat_t, x.t())
         flat = residual_t.view(-1)
