@@ -44,6 +44,33 @@ def _near(image: np.ndarray, colour: str, tolerance: int = 40) -> int:
     return int((np.abs(image.astype(int) - target).max(axis=2) < tolerance).sum())
 
 
+def _grey_levels(image: np.ndarray) -> int:
+    """Distinct grey levels: a drawn weight mosaic has hundreds, the rest of the window few."""
+    grey = image[(image[..., 0] == image[..., 1]) & (image[..., 1] == image[..., 2])]
+    return len(np.unique(grey[:, 0]))
+
+
+def _training_drawn(image: np.ndarray) -> bool:
+    """The mosaic, the bars or the reconstruction curve (blue) and the loss curve (white)."""
+    return (_grey_levels(image) > 100 and _near(image, "#4fc3f7") > 2000
+            and _near(image, "#f5f5f5", 10) > 200)
+
+
+def _wait_for(env: dict, path: Path, looks_right, timeout: float = 60.0) -> np.ndarray:
+    """Screenshots until ``looks_right(image)`` or ``timeout`` seconds; the last one.
+
+    The training thread loads torch and generates the data before its first picture:
+    a few seconds here, over 8 on a slow machine, where fixed sleeps made these tests
+    fail now and then. The assertions after it say what is missing.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        image = _screenshot(env, path)
+        if looks_right(image) or time.monotonic() > deadline:
+            return image
+        time.sleep(0.5)
+
+
 @pytest.fixture
 def x_display(request):
     missing = _missing_tools()
@@ -105,18 +132,16 @@ def test_space_trains_and_ctrl_q_quits(x_display, tmp_path):
     env = x_display
     settings = tmp_path / "settings.ini"
     with running_app(env, settings) as (app, window):
-        time.sleep(2.0)  # let the first snapshot paint
-        before = _screenshot(env, tmp_path / "before.png")
+        # the untrained model's first picture
+        before = _wait_for(env, tmp_path / "before.png", lambda shot: _grey_levels(shot) > 100)
 
         _keys(env, window, "space")
-        time.sleep(6.0)
-        first = _screenshot(env, tmp_path / "training.png")
+        first = _wait_for(env, tmp_path / "training.png", _training_drawn)
         time.sleep(2.0)
         second = _screenshot(env, tmp_path / "later.png")
 
         # The window is not blank: a mosaic of many grey levels and coloured plots.
-        grey = first[(first[..., 0] == first[..., 1]) & (first[..., 1] == first[..., 2])]
-        assert len(np.unique(grey[:, 0])) > 100, "the weight mosaic looks blank"
+        assert _grey_levels(first) > 100, "the weight mosaic looks blank"
         assert _near(first, "#4fc3f7") > 2000, "no bars or reconstruction curve drawn"
         assert _near(first, "#f5f5f5", 10) > 200, "no loss curve drawn"
         # ... and it is live: training changed the picture, and keeps changing it.
@@ -135,11 +160,11 @@ def test_space_trains_and_ctrl_q_quits(x_display, tmp_path):
 def test_presentation_mode_fills_a_1920x1080_projector(x_display, tmp_path):
     env = x_display
     with running_app(env, tmp_path / "s.ini") as (app, window):
-        time.sleep(2.0)
-        working = _screenshot(env, tmp_path / "working.png")
+        working = _wait_for(env, tmp_path / "working.png", lambda shot: _grey_levels(shot) > 100)
         _keys(env, window, "space", "F11")
-        time.sleep(6.0)
-        shot = _screenshot(env, tmp_path / "presentation.png")
+        shot = _wait_for(env, tmp_path / "presentation.png", lambda shot: (
+            _grey_levels(shot) > 100 and _near(shot, "#4fc3f7") > 2000
+            and _near(shot, "#ffb74d") > 200))
         geometry = _geometry(env, window)
         _keys(env, window, "F11")
         time.sleep(2.0)
@@ -150,8 +175,7 @@ def test_presentation_mode_fills_a_1920x1080_projector(x_display, tmp_path):
     assert "WIDTH=1920" in geometry and "HEIGHT=1080" in geometry  # the whole projector
     assert "WIDTH=1920" not in restored  # F11 again gave the working layout back
     # Training shows live: a mosaic of many grey levels, the curves in their colours.
-    grey = shot[(shot[..., 0] == shot[..., 1]) & (shot[..., 1] == shot[..., 2])]
-    assert len(np.unique(grey[:, 0])) > 100
+    assert _grey_levels(shot) > 100
     assert _near(shot, "#4fc3f7") > 2000 and _near(shot, "#ffb74d") > 200
     # The controls are gone: the panels' dark background now reaches the left edge.
     left = shot[200:900, :40]
