@@ -188,6 +188,11 @@ class ComparisonRun:
 
     # ------------------------------------------------------------ stepping
 
+    def prepare(self) -> None:
+        """What both sides' first steps need (``Trainer.prepare``)."""
+        self.a.prepare()
+        self.b.prepare()
+
     @property
     def step_count(self) -> int:
         """Steps both sides have taken."""

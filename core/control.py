@@ -142,6 +142,9 @@ class TrainingLoop:
         self._build(self._config, self._device)
         self._set_state(PAUSED)
         self._snapshot(False)  # show the untrained model at once
+        if self.trainer is not None:
+            # then what its first step needs (a run without ``prepare`` is reported)
+            self._guarded(lambda: self.trainer.prepare())
         while self._state != STOPPED:
             if self._state == RUNNING and self.trainer is not None:
                 self._drain(timeout=None)

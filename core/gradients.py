@@ -89,7 +89,7 @@ class GradientPass:
     """What a minibatch's gradient pass leaves for the measurements (all on the device)."""
 
     hidden: torch.Tensor  # (batch, hidden) activations: ``hidden_out`` where given (strided)
-    reconstruction: torch.Tensor  # (batch, input), pixel-major in memory (a transpose)
+    reconstruction: torch.Tensor  # (batch, input); on the CPU pixel-major (a transpose)
     squared_error: torch.Tensor  # 0-dim: sum of (x_hat - x)^2 over the batch
     #: 0-dim: sum of the squared weights; without decay a shared zero (never write to it)
     squared_weights: torch.Tensor
@@ -141,7 +141,9 @@ class GradientStep:
     """
 
     def __init__(self, model: SparseAutoencoder, config: TrainConfig, batch: int,
-                 decay_in_gradient: bool = True) -> None:
+                 decay_in_gradient: bool = True, pixel_major: bool | None = None) -> None:
+        """``pixel_major``: the decoder's side in that layout (default: on the CPU only,
+        see ``_decoder_side``)."""
         self.model, self.config, self.batch = model, config, batch
         dtype, device = model.encoder_weight.dtype, model.encoder_weight.device
         self._encoder, self._decoder = config.encoder_activation, config.decoder_activation
@@ -167,6 +169,7 @@ class GradientStep:
         self.weights = model.weight_matrices()
         self._weight_decay = config.weight_decay
         self._decay_in_gradient = decay_in_gradient
+        self._pixel_major = device.type == "cpu" if pixel_major is None else pixel_major
 
     def matches(self, model: SparseAutoencoder, config: TrainConfig, batch: int) -> bool:
         """Whether this is the step for ``model``, ``config`` and ``batch``.  The model and
@@ -187,17 +190,8 @@ class GradientStep:
                        encoder)
         if penalty == "l1":
             sign = a.sign()  # (now, while ``a`` is in cache: a product between evicts it)
-        # The decoder's side pixel-major, (input, batch) in memory, x_hat^T = g(W2 a^T + b2):
-        # MKL computed that product 10-30% faster here than x_hat row-major (11-29h,
-        # benchmarks/README.md). The passes after it keep its layout; only the subtraction
-        # reads the (row-major) batch across it.
-        x_hat_t = _activate_(torch.addmm(decoder_bias[:, None], decoder_weight, a.t()),
-                             self._decoder)
-        residual_t = torch.sub(x_hat_t, x.t())
-        flat = residual_t.view(-1)
-        squared_error = torch.dot(flat, flat)
-        dz2_t = _backward_through_(residual_t, x_hat_t, self._decoder)
-        dz2 = dz2_t.t()
+        x_hat, dz2, squared_error = self._decoder_side(a, x, decoder_weight, decoder_bias)
+        dz2_t = dz2.t()
         decoder_bias.grad = torch.mv(dz2_t, self._decoder_bias_weights)
 
         decoder_grad = torch.addmm(zero, dz2_t, a, beta=0.0, alpha=scale)
@@ -238,4 +232,29 @@ class GradientStep:
         encoder_weight.grad = encoder_grad
         if free is not None:
             free.grad = decoder_grad
-        return GradientPass(a, x_hat_t.t(), squared_error, squared_weights)
+        return GradientPass(a, x_hat, squared_error, squared_weights)
+
+    def _decoder_side(self, a: torch.Tensor, x: torch.Tensor, decoder_weight: torch.Tensor,
+                      decoder_bias: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x_hat and dz2 (up to ``scale``), both (batch, input), and the squared error.
+
+        On the CPU they are pixel-major, (input, batch) in memory, from x_hat^T =
+        g(W2 a^T + b2): MKL computed that product 10-30% faster than x_hat row-major
+        (11-29h, benchmarks/README.md), and only the subtraction reads the row-major
+        batch across that layout.  Elsewhere they are row-major: a GPU would read the
+        transposed batch uncoalesced (not measured).
+        """
+        if self._pixel_major:
+            x_hat_t = _activate_(torch.addmm(decoder_bias[:, None], decoder_weight, a.t()),
+                                 self._decoder)
+            residual_t = torch.sub(x_hat_t, x.t())  # (the first operand's layout: contiguous)
+            flat = residual_t.view(-1)
+            squared_error = torch.dot(flat, flat)
+            dz2_t = _backward_through_(residual_t, x_hat_t, self._decoder)
+            return x_hat_t.t(), dz2_t.t(), squared_error
+        x_hat = _activate_(torch.addmm(decoder_bias, a, decoder_weight.t()), self._decoder)
+        residual = x_hat - x
+        flat = residual.view(-1)
+        squared_error = torch.dot(flat, flat)
+        return x_hat, _backward_through_(residual, x_hat, self._decoder), squared_error

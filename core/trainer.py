@@ -108,7 +108,7 @@ class Trainer:
         self._validation: torch.Tensor | None = None
 
     def _build(self, config: TrainConfig) -> None:
-        """(Re)create model, optimizer and every counter from ``config``."""
+        """(Re)create model, optimizer (made at first use) and every counter from ``config``."""
         dtype = _dtype(config.dtype)
         if self._data is None or self._data.dtype != dtype:
             self._data = self._data_cpu.to(self.device, dtype)
@@ -119,7 +119,7 @@ class Trainer:
             self.dataset.input_size, config.hidden_units, config.encoder_activation,
             config.decoder_activation, config.tied_weights, config.seed, dtype,
         ).to(self.device)
-        self.optimizer = self._make_optimizer(config)
+        self._optimizer: torch.optim.Optimizer | None = None
         self.config = config
         self._order_generator = torch.Generator().manual_seed(config.seed)
         self._order = torch.empty(0, dtype=torch.long, device=self.device)
@@ -154,6 +154,21 @@ class Trainer:
         spread = np.linspace(0, len(self.dataset) - 1, samples).astype(np.int64)
         self._sample_index = torch.from_numpy(spread).to(self.device)
         self._save_good_state()
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer, made at first use from the current configuration.
+
+        The first torch optimizer a process makes imports ``torch._dynamo``: 2-3.5 s of a
+        2-core machine's time, which the first picture of the untrained model need not
+        wait for (``prepare`` makes it after that picture, see ``TrainingLoop``)."""
+        self.prepare()
+        return self._optimizer
+
+    def prepare(self) -> None:
+        """Make what the first step needs (the optimizer) now rather than at that step."""
+        if self._optimizer is None:
+            self._optimizer = self._make_optimizer(self.config)
 
     def _make_optimizer(self, config: TrainConfig) -> torch.optim.Optimizer:
         params = list(self.model.parameters())
@@ -253,10 +268,10 @@ class Trainer:
         self.config = new
         self._lbfgs_cache = None
         if scope == "optimizer":
-            self.optimizer = self._make_optimizer(new)
+            self._optimizer = None  # a new one, made from ``new`` at first use
             self._reset_pending()
-        else:
-            for group in self.optimizer.param_groups:
+        elif self._optimizer is not None:  # (else it is made from ``new``)
+            for group in self._optimizer.param_groups:
                 group["lr"] = new.lr
                 if "momentum" in group:
                     group["momentum"] = new.momentum
@@ -307,6 +322,7 @@ class Trainer:
 
     def step(self) -> None:
         """One optimizer step: a minibatch (SGD, Adam) or one full-batch L-BFGS iteration."""
+        self.prepare()  # (made once, not training time: the samples/s leave it out)
         started = time.perf_counter()
         if self.config.optimizer == "lbfgs":
             x, result = self._lbfgs_step()
@@ -473,7 +489,8 @@ class Trainer:
         never makes them, so this is the fallback for threads and CPUs without that mode.
         """
         tensors = [p.detach() for p in self.model.parameters()]
-        for state in self.optimizer.state.values():
+        optimizer_state = {} if self._optimizer is None else self._optimizer.state
+        for state in optimizer_state.values():
             tensors += [v for v in state.values()
                         if isinstance(v, torch.Tensor) and v.dim() > 0 and v.is_floating_point()]
         for tensor in tensors:
@@ -533,7 +550,7 @@ class Trainer:
         self._order, generator_state = backup["order"]
         self._order_generator.set_state(generator_state)
         self.tracker.load_state_dict(backup["tracker"])
-        self.optimizer = self._make_optimizer(self.config)
+        self._optimizer = None  # afresh, at the next step
         self._pending_steps.clear()
         self._pending_epochs.clear()
         self._pending_sums.clear()

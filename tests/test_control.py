@@ -77,6 +77,31 @@ def test_starts_paused_and_steps_exactly(loop):
     assert loop.trainer.step_count == 3
 
 
+def test_the_untrained_model_is_shown_before_the_optimizer_is_made(digits):
+    """The first torch optimizer imports torch._dynamo (seconds on a small machine): the
+    first picture does not wait for it, and the loop makes it right after, before any
+    step asks for it."""
+    optimizer_when_shown = []
+
+    class Watcher(Recorder):
+        def on_snapshot(self, snapshot):
+            optimizer_when_shown.append(loop.trainer._optimizer)
+            super().on_snapshot(snapshot)
+
+    recorder = Watcher()
+    loop = TrainingLoop(CONFIG, "cpu", factory=lambda c, d: Trainer(c, digits, d),
+                        listener=recorder)
+    thread = run_in_thread(loop)
+    try:
+        recorder.wait(lambda: recorder.snapshots)
+        recorder.wait(lambda: loop.trainer._optimizer is not None)
+        assert optimizer_when_shown == [None]
+        assert loop.trainer.step_count == 0
+    finally:
+        loop.stop()
+        thread.join(timeout=5)
+
+
 def test_resume_and_pause_between_steps(loop):
     loop, recorder = loop
     loop.resume()

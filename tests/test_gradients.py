@@ -17,7 +17,7 @@ import torch
 from core.config import TrainConfig
 from core.data import load_dataset
 from core.gradcheck import CASES, THRESHOLD, check_case
-from core.gradients import evaluate_with_gradients, minibatch_gradients
+from core.gradients import GradientStep, evaluate_with_gradients
 from core.model import SparseAutoencoder
 from core.objective import evaluate, loss_terms
 from core.trainer import Trainer
@@ -74,14 +74,16 @@ def test_hand_gradient_equals_autograd(encoder, decoder, loss, penalty, tied, de
     assert_same(*both_ways(*model_and_batch(config), config))
 
 
+@pytest.mark.parametrize("pixel_major", [True, False], ids=["pixel-major", "row-major"])
 @pytest.mark.parametrize(("encoder", "decoder", "loss", "penalty", "tied", "decay"),
                          COMBINATIONS)
 def test_hand_gradient_into_a_unit_major_slot_equals_autograd(encoder, decoder, loss, penalty,
-                                                              tied, decay):
+                                                              tied, decay, pixel_major):
     """The trainer's step writes the activations into a unit-major slot of its queue
     (``Trainer._hidden_slot``): the gradient is the same, the activations land in the
     slot, and every gradient has its parameter's layout (Adam's fused kernel reads them
-    as flat memory)."""
+    as flat memory).  Both layouts of the decoder's side: the CPU's pixel-major one and
+    the row-major one used elsewhere."""
     config = TrainConfig(hidden_units=7, dtype="float64", encoder_activation=encoder,
                          decoder_activation=decoder, reconstruction_loss=loss,
                          penalty=penalty, tied_weights=tied, weight_decay=decay,
@@ -90,9 +92,15 @@ def test_hand_gradient_into_a_unit_major_slot_equals_autograd(encoder, decoder, 
     reference, expected, _, _ = both_ways(model, x, config)
     model.zero_grad(set_to_none=True)
     slot = torch.full((7, len(x)), math.nan, dtype=torch.float64).t()  # (batch, hidden)
-    gradient_pass = minibatch_gradients(model, x, config, hidden_out=slot)
+    step = GradientStep(model, config, len(x), pixel_major=pixel_major)
+    gradient_pass = step(x, hidden_out=slot)
     assert gradient_pass.hidden.data_ptr() == slot.data_ptr()
     torch.testing.assert_close(slot, reference.hidden.detach(), rtol=1e-11, atol=1e-13)
+    torch.testing.assert_close(gradient_pass.reconstruction, reference.reconstruction.detach(),
+                               rtol=1e-11, atol=1e-13)
+    assert gradient_pass.reconstruction.is_contiguous() != pixel_major
+    assert float(gradient_pass.squared_error) == pytest.approx(
+        float(((reference.reconstruction.detach() - x) ** 2).sum()), rel=1e-12)
     for param, want in zip(model.parameters(), expected, strict=True):
         torch.testing.assert_close(param.grad, want, rtol=1e-11, atol=1e-13)
         assert param.grad.stride() == param.stride()

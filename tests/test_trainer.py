@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -81,6 +82,36 @@ def test_live_changes_keep_the_model_and_the_optimizer_state(digits):
     trainer.step()
     assert trainer.samples_seen == samples + 20
     assert trainer.config.penalty == "l1" and trainer.config.beta == 1.0
+
+
+def test_the_optimizer_is_made_at_first_use_from_the_settings_then(digits, monkeypatch):
+    """Made at the first step (or ``prepare``), not with the trainer: changes made before
+    it apply, and its making is not counted as training time."""
+    make = Trainer._make_optimizer
+
+    def slow_make(self, config):
+        time.sleep(0.5)  # as the first one in a process is (importing torch._dynamo)
+        return make(self, config)
+
+    monkeypatch.setattr(Trainer, "_make_optimizer", slow_make)
+    trainer = Trainer(small(), digits, "cpu")
+    assert trainer._optimizer is None
+    trainer.update(lr=1e-4)
+    trainer.update(optimizer="sgd", momentum=0.5)
+    assert trainer._optimizer is None
+    trainer.step()
+    assert trainer.busy_seconds < 0.5  # the step, without the optimizer's making
+    assert isinstance(trainer.optimizer, torch.optim.SGD)
+    assert trainer.optimizer.param_groups[0]["lr"] == 1e-4
+    assert trainer.optimizer.param_groups[0]["momentum"] == 0.5
+    assert trainer.optimizer.state  # it stepped: SGD's momentum buffers
+
+    prepared = Trainer(small(), digits, "cpu")
+    prepared.prepare()
+    optimizer = prepared.optimizer
+    assert isinstance(optimizer, torch.optim.Adam) and not optimizer.state
+    prepared.step()
+    assert prepared.optimizer is optimizer and optimizer.state
 
 
 def test_a_new_optimizer_keeps_the_model(digits):
