@@ -140,11 +140,12 @@ class TrainingLoop:
 
     def _run(self) -> None:
         self._build(self._config, self._device)
-        self._set_state(PAUSED)
         self._snapshot(False)  # show the untrained model at once
         if self.trainer is not None:
-            # then what its first step needs (a run without ``prepare`` is reported)
+            # then make what its first step needs (seconds, the first time: see
+            # ``Trainer.optimizer``), still "starting"; a run without ``prepare`` is reported
             self._guarded(lambda: self.trainer.prepare())
+        self._set_state(PAUSED)
         while self._state != STOPPED:
             if self._state == RUNNING and self.trainer is not None:
                 self._drain(timeout=None)

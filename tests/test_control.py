@@ -79,14 +79,20 @@ def test_starts_paused_and_steps_exactly(loop):
 
 def test_the_untrained_model_is_shown_before_the_optimizer_is_made(digits):
     """The first torch optimizer imports torch._dynamo (seconds on a small machine): the
-    first picture does not wait for it, and the loop makes it right after, before any
-    step asks for it."""
-    optimizer_when_shown = []
+    first picture does not wait for it, and the loop makes it right after, before it says
+    it is ready (paused) and before any step asks for it."""
+    optimizer_when_shown, states_when_shown = [], []
 
     class Watcher(Recorder):
         def on_snapshot(self, snapshot):
             optimizer_when_shown.append(loop.trainer._optimizer)
+            states_when_shown.append(list(self.states))
             super().on_snapshot(snapshot)
+
+        def on_state(self, state):
+            if state == PAUSED:
+                assert loop.trainer._optimizer is not None
+            super().on_state(state)
 
     recorder = Watcher()
     loop = TrainingLoop(CONFIG, "cpu", factory=lambda c, d: Trainer(c, digits, d),
@@ -94,9 +100,10 @@ def test_the_untrained_model_is_shown_before_the_optimizer_is_made(digits):
     thread = run_in_thread(loop)
     try:
         recorder.wait(lambda: recorder.snapshots)
-        recorder.wait(lambda: loop.trainer._optimizer is not None)
-        assert optimizer_when_shown == [None]
-        assert loop.trainer.step_count == 0
+        recorder.wait(lambda: PAUSED in recorder.states)
+        assert optimizer_when_shown == [None] and states_when_shown == [[]]
+        assert loop.trainer._optimizer is not None and loop.trainer.step_count == 0
+        assert not recorder.errors
     finally:
         loop.stop()
         thread.join(timeout=5)
