@@ -187,7 +187,7 @@ def test_presentation_mode_fills_a_1920x1080_projector(x_display, tmp_path):
     with running_app(env, tmp_path / "s.ini") as (app, window):
         working = _wait_for(env, tmp_path / "working.png", lambda shot: _grey_levels(shot) > 100)
         _keys(env, window, "space", "F11")
-        _, shot = _wait_for_motion(
+        first, shot = _wait_for_motion(
             env, tmp_path,
             lambda shot: _panels_drawn(shot) and _near(shot, "#ffb74d") > 200
             and _controls_gone(shot))
@@ -200,8 +200,8 @@ def test_presentation_mode_fills_a_1920x1080_projector(x_display, tmp_path):
     assert shot.shape[:2] == (1080, 1920)
     assert "WIDTH=1920" in geometry and "HEIGHT=1080" in geometry  # the whole projector
     assert "WIDTH=1920" not in restored  # F11 again gave the working layout back
-    # Training shows live (the wait above): a mosaic of many grey levels, the curves in
-    # their colours.
+    # Training shows live: a mosaic of many grey levels, the curves in their colours.
+    assert _changed(first, shot) > 5000, "the panels stopped moving while training"
     assert _grey_levels(shot) > 100
     assert _near(shot, "#4fc3f7") > 2000 and _near(shot, "#ffb74d") > 200
     # The controls are gone: the panels' dark background now reaches the left edge.
