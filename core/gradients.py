@@ -245,16 +245,16 @@ class GradientStep:
         batch across that layout.  Elsewhere they are row-major: a GPU would read the
         transposed batch uncoalesced (not measured).
         """
-        if self._pixel_major:
-            x_hat_t = _activate_(torch.addmm(decoder_bias[:, None], decoder_weight, a.t()),
-                                 self._decoder)
-            residual_t = torch.sub(x_hat_t, x.t())  # (the first operand's layout: contiguous)
-            flat = residual_t.view(-1)
-            squared_error = torch.dot(flat, flat)
-            dz2_t = _backward_through_(residual_t, x_hat_t, self._decoder)
-            return x_hat_t.t(), dz2_t.t(), squared_error
-        x_hat = _activate_(torch.addmm(decoder_bias, a, decoder_weight.t()), self._decoder)
-        residual = x_hat - x
+        if self._pixel_major:  # x_hat and the residual (input, batch) in memory
+            x_hat = _activate_(torch.addmm(decoder_bias[:, None], decoder_weight, a.t()),
+                               self._decoder)
+            residual = torch.sub(x_hat, x.t())  # (the first operand's layout: contiguous)
+        else:
+            x_hat = _activate_(torch.addmm(decoder_bias, a, decoder_weight.t()), self._decoder)
+            residual = x_hat - x
         flat = residual.view(-1)
         squared_error = torch.dot(flat, flat)
-        return x_hat, _backward_through_(residual, x_hat, self._decoder), squared_error
+        dz2 = _backward_through_(residual, x_hat, self._decoder)
+        if self._pixel_major:
+            return x_hat.t(), dz2.t(), squared_error
+        return x_hat, dz2, squared_error
